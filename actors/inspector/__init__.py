@@ -1,0 +1,2 @@
+"""The Inspector actor (see ARCHITECTURE.md)."""
+from .actor import Inspector  # noqa: F401

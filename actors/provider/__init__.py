@@ -1,0 +1,2 @@
+"""The Provider actor (see ARCHITECTURE.md)."""
+from .actor import Provider  # noqa: F401

@@ -1,0 +1,3 @@
+from barfinex.cli import main
+
+main()
