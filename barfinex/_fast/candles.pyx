@@ -131,7 +131,8 @@ cdef class CandleAggregator:
 
     Feed trades with ``update`` (one trade), ``update_text`` (decimal strings,
     symbol checked), or ``update_batch`` (numpy arrays); advance a quiet clock
-    with ``flush(until_ns)``. Each returns how many bars wait in the output;
+    with ``flush(until_ns)``. Each returns how many bars it emitted (see
+    ``pending`` for all not yet drained);
     ``drain()`` takes them as a BAR_DTYPE array in emission order (per
     timeframe chronological). ``snapshot()`` gives the bars in progress.
     """
@@ -263,6 +264,10 @@ cdef class CandleAggregator:
         cdef int64_t start
         cdef int i
         for i in range(1, self.nslots):
+            if self.is_open[i] and base.open_ns < self.acc[i].open_ns + self.length_ns[i]:
+                # the common case: same coarse period, no division needed
+                _fold(&self.acc[i], base)
+                continue
             start = _period_start(base.open_ns, self.length_ns[i])
             self._roll(i, start)
             if self.is_open[i]:
@@ -283,6 +288,12 @@ cdef class CandleAggregator:
         if self.is_open[0] and self.acc[0].open_ns + self.length_ns[0] <= until_ns:
             self._close_base()
         for i in range(self.nslots):
+            # skip the division when nothing of slot i can end by until_ns
+            if self.is_open[i]:
+                if until_ns < self.acc[i].open_ns + self.length_ns[i]:
+                    continue
+            elif not self.has_close[i] or until_ns < self.next_ns[i] + self.length_ns[i]:
+                continue
             self._roll(i, _period_start(until_ns, self.length_ns[i]))
         base_start = _period_start(until_ns, self.length_ns[0])
         if base_start > self.min_ts:
@@ -338,18 +349,19 @@ cdef class CandleAggregator:
 
     cpdef int update(self, int64_t ts_ns, int64_t price, int64_t qty, bint is_buyer_maker) except -1:
         """Apply one trade (fixed-point price and size, ts in ns). Returns the
-        number of bars waiting in the output. CandleError (counted) for a price
+        number of bars this call emitted. CandleError (counted) for a price
         or size not > 0, or a trade before the open base period."""
         if price <= 0:
             self._reject(REJECT_PRICE_C, f"price must be > 0, got {price}")
         if qty <= 0:
             self._reject(REJECT_QTY_C, f"size must be > 0, got {qty}")
+        cdef Py_ssize_t before = self.out_n
         if self.update_c(ts_ns, price, qty, is_buyer_maker):
             raise CandleError("out_of_order",
                               f"trade at {ts_ns} ns is before the open period starting {self.min_ts} ns")
         if self.emit_updates:
             self._append_snapshot()
-        return self.out_n
+        return <int>(self.out_n - before)
 
     cpdef int update_text(self, str symbol, int64_t ts_ns, object price, object qty,
                           bint is_buyer_maker) except -1:
@@ -384,7 +396,7 @@ cdef class CandleAggregator:
     cpdef int update_batch(self, object ts_ns, object price, object qty, object is_buyer_maker) except -1:
         """Apply a batch of trades given as equal-length arrays (int64 ns, int64
         fixed-point price and size, bool buyer-is-maker). Bad rows are skipped
-        and counted in ``rejections``; returns the bars waiting in the output."""
+        and counted in ``rejections``; returns the number of bars emitted."""
         cdef const int64_t[::1] ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
         cdef const int64_t[::1] px = np.ascontiguousarray(price, dtype=np.int64)
         cdef const int64_t[::1] qt = np.ascontiguousarray(qty, dtype=np.int64)
@@ -393,11 +405,12 @@ cdef class CandleAggregator:
         if px.shape[0] != n or qt.shape[0] != n or mk.shape[0] != n:
             raise ValueError(f"batch arrays differ in length: ts {n}, price {px.shape[0]}, "
                              f"qty {qt.shape[0]}, is_buyer_maker {mk.shape[0]}")
+        cdef Py_ssize_t before = self.out_n
         self._apply_batch(&ts[0] if n else NULL, &px[0] if n else NULL,
                           &qt[0] if n else NULL, &mk[0] if n else NULL, n)
         if self.emit_updates:
             self._append_snapshot()
-        return self.out_n
+        return <int>(self.out_n - before)
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
@@ -442,10 +455,11 @@ cdef class CandleAggregator:
         """Advance the clock to until_ns with no trades: close every bar that
         ends at or before it (gap-filling empty periods). Trades before the
         base period containing until_ns are rejected afterwards."""
+        cdef Py_ssize_t before = self.out_n
         self.advance_c(until_ns)
         if self.emit_updates:
             self._append_snapshot()
-        return self.out_n
+        return <int>(self.out_n - before)
 
     # -- output ---------------------------------------------------------------
 

@@ -3,11 +3,24 @@
 /* BEGIN: Cython Metadata
 {
     "distutils": {
+        "define_macros": [
+            [
+                "NPY_NO_DEPRECATED_API",
+                "NPY_1_7_API_VERSION"
+            ]
+        ],
         "depends": [],
+        "extra_compile_args": [
+            "-O3"
+        ],
+        "include_dirs": [
+            "/tmp/v0/lib/python3.11/site-packages/numpy/_core/include",
+            "/work/main/barfinex/_fast"
+        ],
         "language": "c++",
         "name": "barfinex._fast.orderbook",
         "sources": [
-            "/work/main/barfinex/_fast/orderbook.pyx"
+            "barfinex/_fast/orderbook.pyx"
         ]
     },
     "module_name": "barfinex._fast.orderbook"
@@ -1300,6 +1313,37 @@ static int __Pyx_init_tpflags_variables(void) {
 #include <vector>
 #include <string.h>
 #include <stdio.h>
+
+    #if __PYX_LIMITED_VERSION_HEX < 0x030d0000
+    static CYTHON_INLINE PyObject *
+    __Pyx_CAPI_PyList_GetItemRef(PyObject *list, Py_ssize_t index)
+    {
+        PyObject *item = PyList_GetItem(list, index);
+        Py_XINCREF(item);
+        return item;
+    }
+    #else
+    #define __Pyx_CAPI_PyList_GetItemRef PyList_GetItemRef
+    #endif
+
+    #if CYTHON_COMPILING_IN_LIMITED_API || PY_VERSION_HEX < 0x030d0000
+    static CYTHON_INLINE int
+    __Pyx_CAPI_PyList_Extend(PyObject *list, PyObject *iterable)
+    {
+        return PyList_SetSlice(list, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, iterable);
+    }
+
+    static CYTHON_INLINE int
+    __Pyx_CAPI_PyList_Clear(PyObject *list)
+    {
+        return PyList_SetSlice(list, 0, PY_SSIZE_T_MAX, NULL);
+    }
+    #else
+    #define __Pyx_CAPI_PyList_Extend PyList_Extend
+    #define __Pyx_CAPI_PyList_Clear PyList_Clear
+    #endif
+    
+#include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
 #include "pythread.h"
@@ -1940,7 +1984,7 @@ struct __pyx_memoryviewslice_obj {
 
 
 
-/* "barfinex/_fast/orderbook.pyx":52
+/* "barfinex/_fast/orderbook.pyx":54
  * 
  * 
  * cdef class _Ladder:             # <<<<<<<<<<<<<<
@@ -1960,7 +2004,7 @@ struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder {
 static struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *__pyx_vtabptr_8barfinex_5_fast_9orderbook__Ladder;
 
 
-/* "barfinex/_fast/orderbook.pyx":224
+/* "barfinex/_fast/orderbook.pyx":226
  * 
  * 
  * cdef class OrderBook:             # <<<<<<<<<<<<<<
@@ -3595,6 +3639,12 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
 /* Module declarations from "cpython.object" */
 
 /* Module declarations from "cpython.bytes" */
+
+/* Module declarations from "cpython.list" */
+
+/* Module declarations from "libc.stddef" */
+
+/* Module declarations from "cpython.unicode" */
 
 /* Module declarations from "libc.math" */
 
@@ -18486,7 +18536,7 @@ static PyObject *__pyx_unpickle_Enum__set_state(struct __pyx_MemviewEnum_obj *__
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":55
+/* "barfinex/_fast/orderbook.pyx":57
  *     """One side of the book (internal). See orderbook.pxd for the layout."""
  * 
  *     def __cinit__(self, Py_ssize_t width):             # <<<<<<<<<<<<<<
@@ -18532,32 +18582,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_width,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL_TPNEW(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 55, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 57, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 55, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 57, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__cinit__", 0) < (0)) __PYX_ERR(0, 55, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__cinit__", 0) < (0)) __PYX_ERR(0, 57, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("__cinit__", 1, 1, 1, i); __PYX_ERR(0, 55, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("__cinit__", 1, 1, 1, i); __PYX_ERR(0, 57, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 55, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 57, __pyx_L3_error)
     }
-    __pyx_v_width = __Pyx_PyIndex_AsSsize_t(values[0]); if (unlikely((__pyx_v_width == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 55, __pyx_L3_error)
+    __pyx_v_width = __Pyx_PyIndex_AsSsize_t(values[0]); if (unlikely((__pyx_v_width == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 57, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("__cinit__", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 55, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("__cinit__", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 57, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -18587,7 +18637,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder___cinit__(struct __pyx_
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":56
+  /* "barfinex/_fast/orderbook.pyx":58
  * 
  *     def __cinit__(self, Py_ssize_t width):
  *         self.width = width             # <<<<<<<<<<<<<<
@@ -18596,7 +18646,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder___cinit__(struct __pyx_
 */
   __pyx_v_self->width = __pyx_v_width;
 
-  /* "barfinex/_fast/orderbook.pyx":57
+  /* "barfinex/_fast/orderbook.pyx":59
  *     def __cinit__(self, Py_ssize_t width):
  *         self.width = width
  *         self.nwords = width // 64             # <<<<<<<<<<<<<<
@@ -18605,7 +18655,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder___cinit__(struct __pyx_
 */
   __pyx_v_self->nwords = __Pyx_div_Py_ssize_t(__pyx_v_width, 64, 1);
 
-  /* "barfinex/_fast/orderbook.pyx":58
+  /* "barfinex/_fast/orderbook.pyx":60
  *         self.width = width
  *         self.nwords = width // 64
  *         self.nsummary = (self.nwords + 63) // 64             # <<<<<<<<<<<<<<
@@ -18614,7 +18664,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder___cinit__(struct __pyx_
 */
   __pyx_v_self->nsummary = __Pyx_div_Py_ssize_t((__pyx_v_self->nwords + 63), 64, 1);
 
-  /* "barfinex/_fast/orderbook.pyx":59
+  /* "barfinex/_fast/orderbook.pyx":61
  *         self.nwords = width // 64
  *         self.nsummary = (self.nwords + 63) // 64
  *         self.size = <int64_t*>calloc(width, sizeof(int64_t))             # <<<<<<<<<<<<<<
@@ -18623,7 +18673,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder___cinit__(struct __pyx_
 */
   __pyx_v_self->size = ((int64_t *)calloc(__pyx_v_width, (sizeof(int64_t))));
 
-  /* "barfinex/_fast/orderbook.pyx":60
+  /* "barfinex/_fast/orderbook.pyx":62
  *         self.nsummary = (self.nwords + 63) // 64
  *         self.size = <int64_t*>calloc(width, sizeof(int64_t))
  *         self.bits = <uint64_t*>calloc(self.nwords, sizeof(uint64_t))             # <<<<<<<<<<<<<<
@@ -18632,7 +18682,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder___cinit__(struct __pyx_
 */
   __pyx_v_self->bits = ((uint64_t *)calloc(__pyx_v_self->nwords, (sizeof(uint64_t))));
 
-  /* "barfinex/_fast/orderbook.pyx":61
+  /* "barfinex/_fast/orderbook.pyx":63
  *         self.size = <int64_t*>calloc(width, sizeof(int64_t))
  *         self.bits = <uint64_t*>calloc(self.nwords, sizeof(uint64_t))
  *         self.summary = <uint64_t*>calloc(self.nsummary, sizeof(uint64_t))             # <<<<<<<<<<<<<<
@@ -18641,7 +18691,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder___cinit__(struct __pyx_
 */
   __pyx_v_self->summary = ((uint64_t *)calloc(__pyx_v_self->nsummary, (sizeof(uint64_t))));
 
-  /* "barfinex/_fast/orderbook.pyx":62
+  /* "barfinex/_fast/orderbook.pyx":64
  *         self.bits = <uint64_t*>calloc(self.nwords, sizeof(uint64_t))
  *         self.summary = <uint64_t*>calloc(self.nsummary, sizeof(uint64_t))
  *         if self.size == NULL or self.bits == NULL or self.summary == NULL:             # <<<<<<<<<<<<<<
@@ -18677,16 +18727,16 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder___cinit__(struct __pyx_
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":63
+    /* "barfinex/_fast/orderbook.pyx":65
  *         self.summary = <uint64_t*>calloc(self.nsummary, sizeof(uint64_t))
  *         if self.size == NULL or self.bits == NULL or self.summary == NULL:
  *             raise MemoryError()             # <<<<<<<<<<<<<<
  *         self.best = -1
  *         self.in_window = 0
 */
-    PyErr_NoMemory(); __PYX_ERR(0, 63, __pyx_L1_error)
+    PyErr_NoMemory(); __PYX_ERR(0, 65, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":62
+    /* "barfinex/_fast/orderbook.pyx":64
  *         self.bits = <uint64_t*>calloc(self.nwords, sizeof(uint64_t))
  *         self.summary = <uint64_t*>calloc(self.nsummary, sizeof(uint64_t))
  *         if self.size == NULL or self.bits == NULL or self.summary == NULL:             # <<<<<<<<<<<<<<
@@ -18695,7 +18745,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder___cinit__(struct __pyx_
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":64
+  /* "barfinex/_fast/orderbook.pyx":66
  *         if self.size == NULL or self.bits == NULL or self.summary == NULL:
  *             raise MemoryError()
  *         self.best = -1             # <<<<<<<<<<<<<<
@@ -18704,7 +18754,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder___cinit__(struct __pyx_
 */
   __pyx_v_self->best = -1L;
 
-  /* "barfinex/_fast/orderbook.pyx":65
+  /* "barfinex/_fast/orderbook.pyx":67
  *             raise MemoryError()
  *         self.best = -1
  *         self.in_window = 0             # <<<<<<<<<<<<<<
@@ -18713,7 +18763,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder___cinit__(struct __pyx_
 */
   __pyx_v_self->in_window = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":66
+  /* "barfinex/_fast/orderbook.pyx":68
  *         self.best = -1
  *         self.in_window = 0
  *         self.lo = 0             # <<<<<<<<<<<<<<
@@ -18722,7 +18772,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder___cinit__(struct __pyx_
 */
   __pyx_v_self->lo = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":67
+  /* "barfinex/_fast/orderbook.pyx":69
  *         self.in_window = 0
  *         self.lo = 0
  *         self.recenters = 0             # <<<<<<<<<<<<<<
@@ -18731,7 +18781,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder___cinit__(struct __pyx_
 */
   __pyx_v_self->recenters = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":55
+  /* "barfinex/_fast/orderbook.pyx":57
  *     """One side of the book (internal). See orderbook.pxd for the layout."""
  * 
  *     def __cinit__(self, Py_ssize_t width):             # <<<<<<<<<<<<<<
@@ -18750,7 +18800,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder___cinit__(struct __pyx_
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":69
+/* "barfinex/_fast/orderbook.pyx":71
  *         self.recenters = 0
  * 
  *     def __dealloc__(self):             # <<<<<<<<<<<<<<
@@ -18773,7 +18823,7 @@ static void __pyx_pw_8barfinex_5_fast_9orderbook_7_Ladder_3__dealloc__(PyObject 
 
 static void __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder_2__dealloc__(struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *__pyx_v_self) {
 
-  /* "barfinex/_fast/orderbook.pyx":70
+  /* "barfinex/_fast/orderbook.pyx":72
  * 
  *     def __dealloc__(self):
  *         free(self.size)             # <<<<<<<<<<<<<<
@@ -18782,7 +18832,7 @@ static void __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder_2__dealloc__(struct __
 */
   free(__pyx_v_self->size);
 
-  /* "barfinex/_fast/orderbook.pyx":71
+  /* "barfinex/_fast/orderbook.pyx":73
  *     def __dealloc__(self):
  *         free(self.size)
  *         free(self.bits)             # <<<<<<<<<<<<<<
@@ -18791,7 +18841,7 @@ static void __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder_2__dealloc__(struct __
 */
   free(__pyx_v_self->bits);
 
-  /* "barfinex/_fast/orderbook.pyx":72
+  /* "barfinex/_fast/orderbook.pyx":74
  *         free(self.size)
  *         free(self.bits)
  *         free(self.summary)             # <<<<<<<<<<<<<<
@@ -18800,7 +18850,7 @@ static void __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder_2__dealloc__(struct __
 */
   free(__pyx_v_self->summary);
 
-  /* "barfinex/_fast/orderbook.pyx":69
+  /* "barfinex/_fast/orderbook.pyx":71
  *         self.recenters = 0
  * 
  *     def __dealloc__(self):             # <<<<<<<<<<<<<<
@@ -18812,7 +18862,7 @@ static void __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder_2__dealloc__(struct __
 
 }
 
-/* "barfinex/_fast/orderbook.pyx":74
+/* "barfinex/_fast/orderbook.pyx":76
  *         free(self.summary)
  * 
  *     cdef void clear_c(self) noexcept:             # <<<<<<<<<<<<<<
@@ -18822,7 +18872,7 @@ static void __pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder_2__dealloc__(struct __
 
 static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_clear_c(struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *__pyx_v_self) {
 
-  /* "barfinex/_fast/orderbook.pyx":75
+  /* "barfinex/_fast/orderbook.pyx":77
  * 
  *     cdef void clear_c(self) noexcept:
  *         memset(self.size, 0, self.width * sizeof(int64_t))             # <<<<<<<<<<<<<<
@@ -18831,7 +18881,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_clear_c(struct __pyx_ob
 */
   (void)(memset(__pyx_v_self->size, 0, (__pyx_v_self->width * (sizeof(int64_t)))));
 
-  /* "barfinex/_fast/orderbook.pyx":76
+  /* "barfinex/_fast/orderbook.pyx":78
  *     cdef void clear_c(self) noexcept:
  *         memset(self.size, 0, self.width * sizeof(int64_t))
  *         memset(self.bits, 0, self.nwords * sizeof(uint64_t))             # <<<<<<<<<<<<<<
@@ -18840,7 +18890,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_clear_c(struct __pyx_ob
 */
   (void)(memset(__pyx_v_self->bits, 0, (__pyx_v_self->nwords * (sizeof(uint64_t)))));
 
-  /* "barfinex/_fast/orderbook.pyx":77
+  /* "barfinex/_fast/orderbook.pyx":79
  *         memset(self.size, 0, self.width * sizeof(int64_t))
  *         memset(self.bits, 0, self.nwords * sizeof(uint64_t))
  *         memset(self.summary, 0, self.nsummary * sizeof(uint64_t))             # <<<<<<<<<<<<<<
@@ -18849,7 +18899,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_clear_c(struct __pyx_ob
 */
   (void)(memset(__pyx_v_self->summary, 0, (__pyx_v_self->nsummary * (sizeof(uint64_t)))));
 
-  /* "barfinex/_fast/orderbook.pyx":78
+  /* "barfinex/_fast/orderbook.pyx":80
  *         memset(self.bits, 0, self.nwords * sizeof(uint64_t))
  *         memset(self.summary, 0, self.nsummary * sizeof(uint64_t))
  *         self.far.clear()             # <<<<<<<<<<<<<<
@@ -18858,7 +18908,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_clear_c(struct __pyx_ob
 */
   __pyx_v_self->far.clear();
 
-  /* "barfinex/_fast/orderbook.pyx":79
+  /* "barfinex/_fast/orderbook.pyx":81
  *         memset(self.summary, 0, self.nsummary * sizeof(uint64_t))
  *         self.far.clear()
  *         self.best = -1             # <<<<<<<<<<<<<<
@@ -18867,7 +18917,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_clear_c(struct __pyx_ob
 */
   __pyx_v_self->best = -1L;
 
-  /* "barfinex/_fast/orderbook.pyx":80
+  /* "barfinex/_fast/orderbook.pyx":82
  *         self.far.clear()
  *         self.best = -1
  *         self.in_window = 0             # <<<<<<<<<<<<<<
@@ -18876,7 +18926,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_clear_c(struct __pyx_ob
 */
   __pyx_v_self->in_window = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":74
+  /* "barfinex/_fast/orderbook.pyx":76
  *         free(self.summary)
  * 
  *     cdef void clear_c(self) noexcept:             # <<<<<<<<<<<<<<
@@ -18888,7 +18938,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_clear_c(struct __pyx_ob
 
 }
 
-/* "barfinex/_fast/orderbook.pyx":82
+/* "barfinex/_fast/orderbook.pyx":84
  *         self.in_window = 0
  * 
  *     cdef Py_ssize_t next_c(self, Py_ssize_t slot) noexcept nogil:             # <<<<<<<<<<<<<<
@@ -18903,7 +18953,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
   Py_ssize_t __pyx_r;
   int __pyx_t_1;
 
-  /* "barfinex/_fast/orderbook.pyx":84
+  /* "barfinex/_fast/orderbook.pyx":86
  *     cdef Py_ssize_t next_c(self, Py_ssize_t slot) noexcept nogil:
  *         """First occupied slot >= ``slot``, or -1."""
  *         cdef Py_ssize_t w = slot >> 6             # <<<<<<<<<<<<<<
@@ -18912,7 +18962,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
 */
   __pyx_v_w = (__pyx_v_slot >> 6);
 
-  /* "barfinex/_fast/orderbook.pyx":87
+  /* "barfinex/_fast/orderbook.pyx":89
  *         cdef Py_ssize_t s
  *         cdef uint64_t word
  *         if slot >= self.width:             # <<<<<<<<<<<<<<
@@ -18924,7 +18974,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
   if (__pyx_t_1) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":88
+    /* "barfinex/_fast/orderbook.pyx":90
  *         cdef uint64_t word
  *         if slot >= self.width:
  *             return -1             # <<<<<<<<<<<<<<
@@ -18937,7 +18987,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
     }
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":87
+    /* "barfinex/_fast/orderbook.pyx":89
  *         cdef Py_ssize_t s
  *         cdef uint64_t word
  *         if slot >= self.width:             # <<<<<<<<<<<<<<
@@ -18946,7 +18996,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":89
+  /* "barfinex/_fast/orderbook.pyx":91
  *         if slot >= self.width:
  *             return -1
  *         word = self.bits[w] & (ALL_ONES << (slot & 63))             # <<<<<<<<<<<<<<
@@ -18955,7 +19005,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
 */
   __pyx_v_word = ((__pyx_v_self->bits[__pyx_v_w]) & (__pyx_v_8barfinex_5_fast_9orderbook_ALL_ONES << (__pyx_v_slot & 63)));
 
-  /* "barfinex/_fast/orderbook.pyx":90
+  /* "barfinex/_fast/orderbook.pyx":92
  *             return -1
  *         word = self.bits[w] & (ALL_ONES << (slot & 63))
  *         if word:             # <<<<<<<<<<<<<<
@@ -18967,7 +19017,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
   if (__pyx_t_1) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":91
+    /* "barfinex/_fast/orderbook.pyx":93
  *         word = self.bits[w] & (ALL_ONES << (slot & 63))
  *         if word:
  *             return (w << 6) + __builtin_ctzll(word)             # <<<<<<<<<<<<<<
@@ -18980,7 +19030,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
     }
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":90
+    /* "barfinex/_fast/orderbook.pyx":92
  *             return -1
  *         word = self.bits[w] & (ALL_ONES << (slot & 63))
  *         if word:             # <<<<<<<<<<<<<<
@@ -18989,7 +19039,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":92
+  /* "barfinex/_fast/orderbook.pyx":94
  *         if word:
  *             return (w << 6) + __builtin_ctzll(word)
  *         w += 1             # <<<<<<<<<<<<<<
@@ -18998,7 +19048,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
 */
   __pyx_v_w = (__pyx_v_w + 1);
 
-  /* "barfinex/_fast/orderbook.pyx":93
+  /* "barfinex/_fast/orderbook.pyx":95
  *             return (w << 6) + __builtin_ctzll(word)
  *         w += 1
  *         if w >= self.nwords:             # <<<<<<<<<<<<<<
@@ -19010,7 +19060,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
   if (__pyx_t_1) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":94
+    /* "barfinex/_fast/orderbook.pyx":96
  *         w += 1
  *         if w >= self.nwords:
  *             return -1             # <<<<<<<<<<<<<<
@@ -19023,7 +19073,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
     }
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":93
+    /* "barfinex/_fast/orderbook.pyx":95
  *             return (w << 6) + __builtin_ctzll(word)
  *         w += 1
  *         if w >= self.nwords:             # <<<<<<<<<<<<<<
@@ -19032,7 +19082,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":95
+  /* "barfinex/_fast/orderbook.pyx":97
  *         if w >= self.nwords:
  *             return -1
  *         s = w >> 6             # <<<<<<<<<<<<<<
@@ -19041,7 +19091,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
 */
   __pyx_v_s = (__pyx_v_w >> 6);
 
-  /* "barfinex/_fast/orderbook.pyx":96
+  /* "barfinex/_fast/orderbook.pyx":98
  *             return -1
  *         s = w >> 6
  *         word = self.summary[s] & (ALL_ONES << (w & 63))             # <<<<<<<<<<<<<<
@@ -19050,7 +19100,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
 */
   __pyx_v_word = ((__pyx_v_self->summary[__pyx_v_s]) & (__pyx_v_8barfinex_5_fast_9orderbook_ALL_ONES << (__pyx_v_w & 63)));
 
-  /* "barfinex/_fast/orderbook.pyx":97
+  /* "barfinex/_fast/orderbook.pyx":99
  *         s = w >> 6
  *         word = self.summary[s] & (ALL_ONES << (w & 63))
  *         while True:             # <<<<<<<<<<<<<<
@@ -19059,7 +19109,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
 */
   while (1) {
 
-    /* "barfinex/_fast/orderbook.pyx":98
+    /* "barfinex/_fast/orderbook.pyx":100
  *         word = self.summary[s] & (ALL_ONES << (w & 63))
  *         while True:
  *             if word:             # <<<<<<<<<<<<<<
@@ -19071,7 +19121,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
     if (__pyx_t_1) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":99
+      /* "barfinex/_fast/orderbook.pyx":101
  *         while True:
  *             if word:
  *                 w = (s << 6) + __builtin_ctzll(word)             # <<<<<<<<<<<<<<
@@ -19080,7 +19130,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
 */
       __pyx_v_w = ((__pyx_v_s << 6) + __builtin_ctzll(__pyx_v_word));
 
-      /* "barfinex/_fast/orderbook.pyx":100
+      /* "barfinex/_fast/orderbook.pyx":102
  *             if word:
  *                 w = (s << 6) + __builtin_ctzll(word)
  *                 return (w << 6) + __builtin_ctzll(self.bits[w])             # <<<<<<<<<<<<<<
@@ -19093,7 +19143,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
       }
       goto __pyx_L0;
 
-      /* "barfinex/_fast/orderbook.pyx":98
+      /* "barfinex/_fast/orderbook.pyx":100
  *         word = self.summary[s] & (ALL_ONES << (w & 63))
  *         while True:
  *             if word:             # <<<<<<<<<<<<<<
@@ -19102,7 +19152,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":101
+    /* "barfinex/_fast/orderbook.pyx":103
  *                 w = (s << 6) + __builtin_ctzll(word)
  *                 return (w << 6) + __builtin_ctzll(self.bits[w])
  *             s += 1             # <<<<<<<<<<<<<<
@@ -19111,7 +19161,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
 */
     __pyx_v_s = (__pyx_v_s + 1);
 
-    /* "barfinex/_fast/orderbook.pyx":102
+    /* "barfinex/_fast/orderbook.pyx":104
  *                 return (w << 6) + __builtin_ctzll(self.bits[w])
  *             s += 1
  *             if s >= self.nsummary:             # <<<<<<<<<<<<<<
@@ -19123,7 +19173,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
     if (__pyx_t_1) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":103
+      /* "barfinex/_fast/orderbook.pyx":105
  *             s += 1
  *             if s >= self.nsummary:
  *                 return -1             # <<<<<<<<<<<<<<
@@ -19136,7 +19186,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
       }
       goto __pyx_L0;
 
-      /* "barfinex/_fast/orderbook.pyx":102
+      /* "barfinex/_fast/orderbook.pyx":104
  *                 return (w << 6) + __builtin_ctzll(self.bits[w])
  *             s += 1
  *             if s >= self.nsummary:             # <<<<<<<<<<<<<<
@@ -19145,7 +19195,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":104
+    /* "barfinex/_fast/orderbook.pyx":106
  *             if s >= self.nsummary:
  *                 return -1
  *             word = self.summary[s]             # <<<<<<<<<<<<<<
@@ -19155,7 +19205,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
     __pyx_v_word = (__pyx_v_self->summary[__pyx_v_s]);
   }
 
-  /* "barfinex/_fast/orderbook.pyx":82
+  /* "barfinex/_fast/orderbook.pyx":84
  *         self.in_window = 0
  * 
  *     cdef Py_ssize_t next_c(self, Py_ssize_t slot) noexcept nogil:             # <<<<<<<<<<<<<<
@@ -19172,7 +19222,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_next_c(struct __p
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":106
+/* "barfinex/_fast/orderbook.pyx":108
  *             word = self.summary[s]
  * 
  *     cdef void recenter_c(self, int64_t best_key) noexcept:             # <<<<<<<<<<<<<<
@@ -19189,7 +19239,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
   int __pyx_t_3;
   int64_t __pyx_t_4;
 
-  /* "barfinex/_fast/orderbook.pyx":109
+  /* "barfinex/_fast/orderbook.pyx":111
  *         """Move the window so ``best_key`` sits a quarter in: room for the touch
  *         to improve, three quarters for the levels behind it."""
  *         cdef Py_ssize_t slot = self.best             # <<<<<<<<<<<<<<
@@ -19200,7 +19250,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 
   __pyx_v_slot = __pyx_t_1;
 
-  /* "barfinex/_fast/orderbook.pyx":112
+  /* "barfinex/_fast/orderbook.pyx":114
  *         cdef cmap[int64_t, int64_t].iterator it
  *         cdef int64_t key, hi
  *         while slot >= 0:             # <<<<<<<<<<<<<<
@@ -19213,7 +19263,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 
     if (!__pyx_t_2) break;
 
-    /* "barfinex/_fast/orderbook.pyx":113
+    /* "barfinex/_fast/orderbook.pyx":115
  *         cdef int64_t key, hi
  *         while slot >= 0:
  *             self.far[self.lo + slot] = self.size[slot]             # <<<<<<<<<<<<<<
@@ -19222,7 +19272,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 */
     (__pyx_v_self->far[(__pyx_v_self->lo + __pyx_v_slot)]) = (__pyx_v_self->size[__pyx_v_slot]);
 
-    /* "barfinex/_fast/orderbook.pyx":114
+    /* "barfinex/_fast/orderbook.pyx":116
  *         while slot >= 0:
  *             self.far[self.lo + slot] = self.size[slot]
  *             self.size[slot] = 0             # <<<<<<<<<<<<<<
@@ -19231,7 +19281,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 */
     (__pyx_v_self->size[__pyx_v_slot]) = 0;
 
-    /* "barfinex/_fast/orderbook.pyx":115
+    /* "barfinex/_fast/orderbook.pyx":117
  *             self.far[self.lo + slot] = self.size[slot]
  *             self.size[slot] = 0
  *             slot = self.next_c(slot + 1)             # <<<<<<<<<<<<<<
@@ -19241,7 +19291,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
     __pyx_v_slot = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->__pyx_vtab)->next_c(__pyx_v_self, (__pyx_v_slot + 1));
   }
 
-  /* "barfinex/_fast/orderbook.pyx":116
+  /* "barfinex/_fast/orderbook.pyx":118
  *             self.size[slot] = 0
  *             slot = self.next_c(slot + 1)
  *         memset(self.bits, 0, self.nwords * sizeof(uint64_t))             # <<<<<<<<<<<<<<
@@ -19250,7 +19300,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 */
   (void)(memset(__pyx_v_self->bits, 0, (__pyx_v_self->nwords * (sizeof(uint64_t)))));
 
-  /* "barfinex/_fast/orderbook.pyx":117
+  /* "barfinex/_fast/orderbook.pyx":119
  *             slot = self.next_c(slot + 1)
  *         memset(self.bits, 0, self.nwords * sizeof(uint64_t))
  *         memset(self.summary, 0, self.nsummary * sizeof(uint64_t))             # <<<<<<<<<<<<<<
@@ -19259,7 +19309,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 */
   (void)(memset(__pyx_v_self->summary, 0, (__pyx_v_self->nsummary * (sizeof(uint64_t)))));
 
-  /* "barfinex/_fast/orderbook.pyx":118
+  /* "barfinex/_fast/orderbook.pyx":120
  *         memset(self.bits, 0, self.nwords * sizeof(uint64_t))
  *         memset(self.summary, 0, self.nsummary * sizeof(uint64_t))
  *         self.in_window = 0             # <<<<<<<<<<<<<<
@@ -19268,7 +19318,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 */
   __pyx_v_self->in_window = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":119
+  /* "barfinex/_fast/orderbook.pyx":121
  *         memset(self.summary, 0, self.nsummary * sizeof(uint64_t))
  *         self.in_window = 0
  *         self.lo = best_key - self.width // 4             # <<<<<<<<<<<<<<
@@ -19277,7 +19327,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 */
   __pyx_v_self->lo = (__pyx_v_best_key - __Pyx_div_Py_ssize_t(__pyx_v_self->width, 4, 1));
 
-  /* "barfinex/_fast/orderbook.pyx":120
+  /* "barfinex/_fast/orderbook.pyx":122
  *         self.in_window = 0
  *         self.lo = best_key - self.width // 4
  *         hi = self.lo + self.width             # <<<<<<<<<<<<<<
@@ -19286,7 +19336,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 */
   __pyx_v_hi = (__pyx_v_self->lo + __pyx_v_self->width);
 
-  /* "barfinex/_fast/orderbook.pyx":122
+  /* "barfinex/_fast/orderbook.pyx":124
  *         hi = self.lo + self.width
  *         # Invariant: no level has a key below lo, so the map's head is the window's part.
  *         it = self.far.begin()             # <<<<<<<<<<<<<<
@@ -19295,7 +19345,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 */
   __pyx_v_it = __pyx_v_self->far.begin();
 
-  /* "barfinex/_fast/orderbook.pyx":123
+  /* "barfinex/_fast/orderbook.pyx":125
  *         # Invariant: no level has a key below lo, so the map's head is the window's part.
  *         it = self.far.begin()
  *         while it != self.far.end() and deref(it).first < hi:             # <<<<<<<<<<<<<<
@@ -19322,7 +19372,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 
     if (!__pyx_t_2) break;
 
-    /* "barfinex/_fast/orderbook.pyx":124
+    /* "barfinex/_fast/orderbook.pyx":126
  *         it = self.far.begin()
  *         while it != self.far.end() and deref(it).first < hi:
  *             slot = deref(it).first - self.lo             # <<<<<<<<<<<<<<
@@ -19331,7 +19381,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 */
     __pyx_v_slot = ((*__pyx_v_it).first - __pyx_v_self->lo);
 
-    /* "barfinex/_fast/orderbook.pyx":125
+    /* "barfinex/_fast/orderbook.pyx":127
  *         while it != self.far.end() and deref(it).first < hi:
  *             slot = deref(it).first - self.lo
  *             self.size[slot] = deref(it).second             # <<<<<<<<<<<<<<
@@ -19343,7 +19393,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
     (__pyx_v_self->size[__pyx_v_slot]) = __pyx_t_4;
 
 
-    /* "barfinex/_fast/orderbook.pyx":126
+    /* "barfinex/_fast/orderbook.pyx":128
  *             slot = deref(it).first - self.lo
  *             self.size[slot] = deref(it).second
  *             self.bits[slot >> 6] |= (<uint64_t>1) << (slot & 63)             # <<<<<<<<<<<<<<
@@ -19354,7 +19404,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
     __pyx_t_1 = (__pyx_v_slot >> 6);
     (__pyx_v_self->bits[__pyx_t_1]) = ((__pyx_v_self->bits[__pyx_t_1]) | (((uint64_t)1) << (__pyx_v_slot & 63)));
 
-    /* "barfinex/_fast/orderbook.pyx":127
+    /* "barfinex/_fast/orderbook.pyx":129
  *             self.size[slot] = deref(it).second
  *             self.bits[slot >> 6] |= (<uint64_t>1) << (slot & 63)
  *             self.summary[slot >> 12] |= (<uint64_t>1) << ((slot >> 6) & 63)             # <<<<<<<<<<<<<<
@@ -19365,7 +19415,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
     __pyx_t_1 = (__pyx_v_slot >> 12);
     (__pyx_v_self->summary[__pyx_t_1]) = ((__pyx_v_self->summary[__pyx_t_1]) | (((uint64_t)1) << ((__pyx_v_slot >> 6) & 63)));
 
-    /* "barfinex/_fast/orderbook.pyx":128
+    /* "barfinex/_fast/orderbook.pyx":130
  *             self.bits[slot >> 6] |= (<uint64_t>1) << (slot & 63)
  *             self.summary[slot >> 12] |= (<uint64_t>1) << ((slot >> 6) & 63)
  *             self.in_window += 1             # <<<<<<<<<<<<<<
@@ -19374,7 +19424,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 */
     __pyx_v_self->in_window = (__pyx_v_self->in_window + 1);
 
-    /* "barfinex/_fast/orderbook.pyx":129
+    /* "barfinex/_fast/orderbook.pyx":131
  *             self.summary[slot >> 12] |= (<uint64_t>1) << ((slot >> 6) & 63)
  *             self.in_window += 1
  *             it = self.far.erase(it)             # <<<<<<<<<<<<<<
@@ -19384,7 +19434,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
     __pyx_v_it = __pyx_v_self->far.erase(__pyx_v_it);
   }
 
-  /* "barfinex/_fast/orderbook.pyx":130
+  /* "barfinex/_fast/orderbook.pyx":132
  *             self.in_window += 1
  *             it = self.far.erase(it)
  *         self.best = self.next_c(0)             # <<<<<<<<<<<<<<
@@ -19393,7 +19443,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 */
   __pyx_v_self->best = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->__pyx_vtab)->next_c(__pyx_v_self, 0);
 
-  /* "barfinex/_fast/orderbook.pyx":131
+  /* "barfinex/_fast/orderbook.pyx":133
  *             it = self.far.erase(it)
  *         self.best = self.next_c(0)
  *         self.recenters += 1             # <<<<<<<<<<<<<<
@@ -19402,7 +19452,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 */
   __pyx_v_self->recenters = (__pyx_v_self->recenters + 1);
 
-  /* "barfinex/_fast/orderbook.pyx":106
+  /* "barfinex/_fast/orderbook.pyx":108
  *             word = self.summary[s]
  * 
  *     cdef void recenter_c(self, int64_t best_key) noexcept:             # <<<<<<<<<<<<<<
@@ -19417,7 +19467,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_recenter_c(struct __pyx
 
 }
 
-/* "barfinex/_fast/orderbook.pyx":133
+/* "barfinex/_fast/orderbook.pyx":135
  *         self.recenters += 1
  * 
  *     cdef void set_c(self, int64_t key, int64_t size) noexcept:             # <<<<<<<<<<<<<<
@@ -19432,7 +19482,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
   Py_ssize_t __pyx_t_2;
   int __pyx_t_3;
 
-  /* "barfinex/_fast/orderbook.pyx":136
+  /* "barfinex/_fast/orderbook.pyx":138
  *         """Set the level at ``key`` to ``size``; 0 deletes (absent level: no-op)."""
  *         cdef Py_ssize_t slot, w
  *         if size == 0:             # <<<<<<<<<<<<<<
@@ -19444,7 +19494,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
   if (__pyx_t_1) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":137
+    /* "barfinex/_fast/orderbook.pyx":139
  *         cdef Py_ssize_t slot, w
  *         if size == 0:
  *             if key < self.lo:             # <<<<<<<<<<<<<<
@@ -19456,7 +19506,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
     if (__pyx_t_1) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":138
+      /* "barfinex/_fast/orderbook.pyx":140
  *         if size == 0:
  *             if key < self.lo:
  *                 return             # <<<<<<<<<<<<<<
@@ -19467,7 +19517,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "barfinex/_fast/orderbook.pyx":137
+      /* "barfinex/_fast/orderbook.pyx":139
  *         cdef Py_ssize_t slot, w
  *         if size == 0:
  *             if key < self.lo:             # <<<<<<<<<<<<<<
@@ -19476,7 +19526,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":139
+    /* "barfinex/_fast/orderbook.pyx":141
  *             if key < self.lo:
  *                 return
  *             slot = key - self.lo             # <<<<<<<<<<<<<<
@@ -19485,7 +19535,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     __pyx_v_slot = (__pyx_v_key - __pyx_v_self->lo);
 
-    /* "barfinex/_fast/orderbook.pyx":140
+    /* "barfinex/_fast/orderbook.pyx":142
  *                 return
  *             slot = key - self.lo
  *             if slot >= self.width:             # <<<<<<<<<<<<<<
@@ -19497,7 +19547,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
     if (__pyx_t_1) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":141
+      /* "barfinex/_fast/orderbook.pyx":143
  *             slot = key - self.lo
  *             if slot >= self.width:
  *                 self.far.erase(key)             # <<<<<<<<<<<<<<
@@ -19506,7 +19556,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
       (void)(__pyx_v_self->far.erase(__pyx_v_key));
 
-      /* "barfinex/_fast/orderbook.pyx":142
+      /* "barfinex/_fast/orderbook.pyx":144
  *             if slot >= self.width:
  *                 self.far.erase(key)
  *                 return             # <<<<<<<<<<<<<<
@@ -19517,7 +19567,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "barfinex/_fast/orderbook.pyx":140
+      /* "barfinex/_fast/orderbook.pyx":142
  *                 return
  *             slot = key - self.lo
  *             if slot >= self.width:             # <<<<<<<<<<<<<<
@@ -19526,7 +19576,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":143
+    /* "barfinex/_fast/orderbook.pyx":145
  *                 self.far.erase(key)
  *                 return
  *             if self.size[slot] == 0:             # <<<<<<<<<<<<<<
@@ -19538,7 +19588,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
     if (__pyx_t_1) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":144
+      /* "barfinex/_fast/orderbook.pyx":146
  *                 return
  *             if self.size[slot] == 0:
  *                 return             # <<<<<<<<<<<<<<
@@ -19549,7 +19599,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
       }
       goto __pyx_L0;
 
-      /* "barfinex/_fast/orderbook.pyx":143
+      /* "barfinex/_fast/orderbook.pyx":145
  *                 self.far.erase(key)
  *                 return
  *             if self.size[slot] == 0:             # <<<<<<<<<<<<<<
@@ -19558,7 +19608,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":145
+    /* "barfinex/_fast/orderbook.pyx":147
  *             if self.size[slot] == 0:
  *                 return
  *             self.size[slot] = 0             # <<<<<<<<<<<<<<
@@ -19567,7 +19617,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     (__pyx_v_self->size[__pyx_v_slot]) = 0;
 
-    /* "barfinex/_fast/orderbook.pyx":146
+    /* "barfinex/_fast/orderbook.pyx":148
  *                 return
  *             self.size[slot] = 0
  *             w = slot >> 6             # <<<<<<<<<<<<<<
@@ -19576,7 +19626,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     __pyx_v_w = (__pyx_v_slot >> 6);
 
-    /* "barfinex/_fast/orderbook.pyx":147
+    /* "barfinex/_fast/orderbook.pyx":149
  *             self.size[slot] = 0
  *             w = slot >> 6
  *             self.bits[w] &= ~((<uint64_t>1) << (slot & 63))             # <<<<<<<<<<<<<<
@@ -19587,7 +19637,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
     __pyx_t_2 = __pyx_v_w;
     (__pyx_v_self->bits[__pyx_t_2]) = ((__pyx_v_self->bits[__pyx_t_2]) & (~(((uint64_t)1) << (__pyx_v_slot & 63))));
 
-    /* "barfinex/_fast/orderbook.pyx":148
+    /* "barfinex/_fast/orderbook.pyx":150
  *             w = slot >> 6
  *             self.bits[w] &= ~((<uint64_t>1) << (slot & 63))
  *             if self.bits[w] == 0:             # <<<<<<<<<<<<<<
@@ -19599,7 +19649,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
     if (__pyx_t_1) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":149
+      /* "barfinex/_fast/orderbook.pyx":151
  *             self.bits[w] &= ~((<uint64_t>1) << (slot & 63))
  *             if self.bits[w] == 0:
  *                 self.summary[w >> 6] &= ~((<uint64_t>1) << (w & 63))             # <<<<<<<<<<<<<<
@@ -19610,7 +19660,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
       __pyx_t_2 = (__pyx_v_w >> 6);
       (__pyx_v_self->summary[__pyx_t_2]) = ((__pyx_v_self->summary[__pyx_t_2]) & (~(((uint64_t)1) << (__pyx_v_w & 63))));
 
-      /* "barfinex/_fast/orderbook.pyx":148
+      /* "barfinex/_fast/orderbook.pyx":150
  *             w = slot >> 6
  *             self.bits[w] &= ~((<uint64_t>1) << (slot & 63))
  *             if self.bits[w] == 0:             # <<<<<<<<<<<<<<
@@ -19619,7 +19669,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":150
+    /* "barfinex/_fast/orderbook.pyx":152
  *             if self.bits[w] == 0:
  *                 self.summary[w >> 6] &= ~((<uint64_t>1) << (w & 63))
  *             self.in_window -= 1             # <<<<<<<<<<<<<<
@@ -19628,7 +19678,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     __pyx_v_self->in_window = (__pyx_v_self->in_window - 1);
 
-    /* "barfinex/_fast/orderbook.pyx":151
+    /* "barfinex/_fast/orderbook.pyx":153
  *                 self.summary[w >> 6] &= ~((<uint64_t>1) << (w & 63))
  *             self.in_window -= 1
  *             if slot == self.best:             # <<<<<<<<<<<<<<
@@ -19640,7 +19690,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
     if (__pyx_t_1) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":152
+      /* "barfinex/_fast/orderbook.pyx":154
  *             self.in_window -= 1
  *             if slot == self.best:
  *                 self.best = self.next_c(slot + 1)             # <<<<<<<<<<<<<<
@@ -19649,7 +19699,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
       __pyx_v_self->best = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->__pyx_vtab)->next_c(__pyx_v_self, (__pyx_v_slot + 1));
 
-      /* "barfinex/_fast/orderbook.pyx":153
+      /* "barfinex/_fast/orderbook.pyx":155
  *             if slot == self.best:
  *                 self.best = self.next_c(slot + 1)
  *                 if self.best < 0 and not self.far.empty():             # <<<<<<<<<<<<<<
@@ -19675,7 +19725,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
       if (__pyx_t_1) {
 
 
-        /* "barfinex/_fast/orderbook.pyx":154
+        /* "barfinex/_fast/orderbook.pyx":156
  *                 self.best = self.next_c(slot + 1)
  *                 if self.best < 0 and not self.far.empty():
  *                     self.recenter_c(deref(self.far.begin()).first)             # <<<<<<<<<<<<<<
@@ -19684,7 +19734,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
         ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->__pyx_vtab)->recenter_c(__pyx_v_self, (*__pyx_v_self->far.begin()).first);
 
-        /* "barfinex/_fast/orderbook.pyx":153
+        /* "barfinex/_fast/orderbook.pyx":155
  *             if slot == self.best:
  *                 self.best = self.next_c(slot + 1)
  *                 if self.best < 0 and not self.far.empty():             # <<<<<<<<<<<<<<
@@ -19693,7 +19743,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
       }
 
-      /* "barfinex/_fast/orderbook.pyx":151
+      /* "barfinex/_fast/orderbook.pyx":153
  *                 self.summary[w >> 6] &= ~((<uint64_t>1) << (w & 63))
  *             self.in_window -= 1
  *             if slot == self.best:             # <<<<<<<<<<<<<<
@@ -19702,7 +19752,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":155
+    /* "barfinex/_fast/orderbook.pyx":157
  *                 if self.best < 0 and not self.far.empty():
  *                     self.recenter_c(deref(self.far.begin()).first)
  *             return             # <<<<<<<<<<<<<<
@@ -19713,7 +19763,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
     }
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":136
+    /* "barfinex/_fast/orderbook.pyx":138
  *         """Set the level at ``key`` to ``size``; 0 deletes (absent level: no-op)."""
  *         cdef Py_ssize_t slot, w
  *         if size == 0:             # <<<<<<<<<<<<<<
@@ -19722,7 +19772,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":156
+  /* "barfinex/_fast/orderbook.pyx":158
  *                     self.recenter_c(deref(self.far.begin()).first)
  *             return
  *         if self.best < 0:             # <<<<<<<<<<<<<<
@@ -19734,7 +19784,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
   if (__pyx_t_1) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":158
+    /* "barfinex/_fast/orderbook.pyx":160
  *         if self.best < 0:
  *             # empty window implies an empty side (recenter keeps it so)
  *             self.lo = key - self.width // 4             # <<<<<<<<<<<<<<
@@ -19743,7 +19793,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     __pyx_v_self->lo = (__pyx_v_key - __Pyx_div_Py_ssize_t(__pyx_v_self->width, 4, 1));
 
-    /* "barfinex/_fast/orderbook.pyx":156
+    /* "barfinex/_fast/orderbook.pyx":158
  *                     self.recenter_c(deref(self.far.begin()).first)
  *             return
  *         if self.best < 0:             # <<<<<<<<<<<<<<
@@ -19753,7 +19803,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
     goto __pyx_L12;
   }
 
-  /* "barfinex/_fast/orderbook.pyx":159
+  /* "barfinex/_fast/orderbook.pyx":161
  *             # empty window implies an empty side (recenter keeps it so)
  *             self.lo = key - self.width // 4
  *         elif key < self.lo:             # <<<<<<<<<<<<<<
@@ -19765,7 +19815,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
   if (__pyx_t_1) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":160
+    /* "barfinex/_fast/orderbook.pyx":162
  *             self.lo = key - self.width // 4
  *         elif key < self.lo:
  *             self.recenter_c(key)             # <<<<<<<<<<<<<<
@@ -19774,7 +19824,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->__pyx_vtab)->recenter_c(__pyx_v_self, __pyx_v_key);
 
-    /* "barfinex/_fast/orderbook.pyx":159
+    /* "barfinex/_fast/orderbook.pyx":161
  *             # empty window implies an empty side (recenter keeps it so)
  *             self.lo = key - self.width // 4
  *         elif key < self.lo:             # <<<<<<<<<<<<<<
@@ -19784,7 +19834,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
   }
   __pyx_L12:;
 
-  /* "barfinex/_fast/orderbook.pyx":161
+  /* "barfinex/_fast/orderbook.pyx":163
  *         elif key < self.lo:
  *             self.recenter_c(key)
  *         slot = key - self.lo             # <<<<<<<<<<<<<<
@@ -19793,7 +19843,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
   __pyx_v_slot = (__pyx_v_key - __pyx_v_self->lo);
 
-  /* "barfinex/_fast/orderbook.pyx":162
+  /* "barfinex/_fast/orderbook.pyx":164
  *             self.recenter_c(key)
  *         slot = key - self.lo
  *         if slot >= self.width:             # <<<<<<<<<<<<<<
@@ -19805,7 +19855,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
   if (__pyx_t_1) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":163
+    /* "barfinex/_fast/orderbook.pyx":165
  *         slot = key - self.lo
  *         if slot >= self.width:
  *             self.far[key] = size             # <<<<<<<<<<<<<<
@@ -19814,7 +19864,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     (__pyx_v_self->far[__pyx_v_key]) = __pyx_v_size;
 
-    /* "barfinex/_fast/orderbook.pyx":164
+    /* "barfinex/_fast/orderbook.pyx":166
  *         if slot >= self.width:
  *             self.far[key] = size
  *             return             # <<<<<<<<<<<<<<
@@ -19825,7 +19875,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
     }
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":162
+    /* "barfinex/_fast/orderbook.pyx":164
  *             self.recenter_c(key)
  *         slot = key - self.lo
  *         if slot >= self.width:             # <<<<<<<<<<<<<<
@@ -19834,7 +19884,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":165
+  /* "barfinex/_fast/orderbook.pyx":167
  *             self.far[key] = size
  *             return
  *         if self.size[slot] == 0:             # <<<<<<<<<<<<<<
@@ -19846,7 +19896,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
   if (__pyx_t_1) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":166
+    /* "barfinex/_fast/orderbook.pyx":168
  *             return
  *         if self.size[slot] == 0:
  *             w = slot >> 6             # <<<<<<<<<<<<<<
@@ -19855,7 +19905,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     __pyx_v_w = (__pyx_v_slot >> 6);
 
-    /* "barfinex/_fast/orderbook.pyx":167
+    /* "barfinex/_fast/orderbook.pyx":169
  *         if self.size[slot] == 0:
  *             w = slot >> 6
  *             if self.bits[w] == 0:             # <<<<<<<<<<<<<<
@@ -19867,7 +19917,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
     if (__pyx_t_1) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":168
+      /* "barfinex/_fast/orderbook.pyx":170
  *             w = slot >> 6
  *             if self.bits[w] == 0:
  *                 self.summary[w >> 6] |= (<uint64_t>1) << (w & 63)             # <<<<<<<<<<<<<<
@@ -19878,7 +19928,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
       __pyx_t_2 = (__pyx_v_w >> 6);
       (__pyx_v_self->summary[__pyx_t_2]) = ((__pyx_v_self->summary[__pyx_t_2]) | (((uint64_t)1) << (__pyx_v_w & 63)));
 
-      /* "barfinex/_fast/orderbook.pyx":167
+      /* "barfinex/_fast/orderbook.pyx":169
  *         if self.size[slot] == 0:
  *             w = slot >> 6
  *             if self.bits[w] == 0:             # <<<<<<<<<<<<<<
@@ -19887,7 +19937,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":169
+    /* "barfinex/_fast/orderbook.pyx":171
  *             if self.bits[w] == 0:
  *                 self.summary[w >> 6] |= (<uint64_t>1) << (w & 63)
  *             self.bits[w] |= (<uint64_t>1) << (slot & 63)             # <<<<<<<<<<<<<<
@@ -19898,7 +19948,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
     __pyx_t_2 = __pyx_v_w;
     (__pyx_v_self->bits[__pyx_t_2]) = ((__pyx_v_self->bits[__pyx_t_2]) | (((uint64_t)1) << (__pyx_v_slot & 63)));
 
-    /* "barfinex/_fast/orderbook.pyx":170
+    /* "barfinex/_fast/orderbook.pyx":172
  *                 self.summary[w >> 6] |= (<uint64_t>1) << (w & 63)
  *             self.bits[w] |= (<uint64_t>1) << (slot & 63)
  *             self.in_window += 1             # <<<<<<<<<<<<<<
@@ -19907,7 +19957,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     __pyx_v_self->in_window = (__pyx_v_self->in_window + 1);
 
-    /* "barfinex/_fast/orderbook.pyx":171
+    /* "barfinex/_fast/orderbook.pyx":173
  *             self.bits[w] |= (<uint64_t>1) << (slot & 63)
  *             self.in_window += 1
  *             if self.best < 0 or slot < self.best:             # <<<<<<<<<<<<<<
@@ -19933,7 +19983,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
     if (__pyx_t_1) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":172
+      /* "barfinex/_fast/orderbook.pyx":174
  *             self.in_window += 1
  *             if self.best < 0 or slot < self.best:
  *                 self.best = slot             # <<<<<<<<<<<<<<
@@ -19942,7 +19992,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
       __pyx_v_self->best = __pyx_v_slot;
 
-      /* "barfinex/_fast/orderbook.pyx":171
+      /* "barfinex/_fast/orderbook.pyx":173
  *             self.bits[w] |= (<uint64_t>1) << (slot & 63)
  *             self.in_window += 1
  *             if self.best < 0 or slot < self.best:             # <<<<<<<<<<<<<<
@@ -19951,7 +20001,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":165
+    /* "barfinex/_fast/orderbook.pyx":167
  *             self.far[key] = size
  *             return
  *         if self.size[slot] == 0:             # <<<<<<<<<<<<<<
@@ -19960,7 +20010,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":173
+  /* "barfinex/_fast/orderbook.pyx":175
  *             if self.best < 0 or slot < self.best:
  *                 self.best = slot
  *         self.size[slot] = size             # <<<<<<<<<<<<<<
@@ -19969,7 +20019,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 */
   (__pyx_v_self->size[__pyx_v_slot]) = __pyx_v_size;
 
-  /* "barfinex/_fast/orderbook.pyx":133
+  /* "barfinex/_fast/orderbook.pyx":135
  *         self.recenters += 1
  * 
  *     cdef void set_c(self, int64_t key, int64_t size) noexcept:             # <<<<<<<<<<<<<<
@@ -19984,7 +20034,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_set_c(struct __pyx_obj_
 
 }
 
-/* "barfinex/_fast/orderbook.pyx":175
+/* "barfinex/_fast/orderbook.pyx":177
  *         self.size[slot] = size
  * 
  *     cdef bint best_c(self, int64_t* key, int64_t* size) noexcept:             # <<<<<<<<<<<<<<
@@ -19996,7 +20046,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_best_c(struct __pyx_obj_
   int __pyx_r;
   int __pyx_t_1;
 
-  /* "barfinex/_fast/orderbook.pyx":176
+  /* "barfinex/_fast/orderbook.pyx":178
  * 
  *     cdef bint best_c(self, int64_t* key, int64_t* size) noexcept:
  *         if self.best < 0:             # <<<<<<<<<<<<<<
@@ -20008,7 +20058,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_best_c(struct __pyx_obj_
   if (__pyx_t_1) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":177
+    /* "barfinex/_fast/orderbook.pyx":179
  *     cdef bint best_c(self, int64_t* key, int64_t* size) noexcept:
  *         if self.best < 0:
  *             return False             # <<<<<<<<<<<<<<
@@ -20021,7 +20071,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_best_c(struct __pyx_obj_
     }
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":176
+    /* "barfinex/_fast/orderbook.pyx":178
  * 
  *     cdef bint best_c(self, int64_t* key, int64_t* size) noexcept:
  *         if self.best < 0:             # <<<<<<<<<<<<<<
@@ -20030,7 +20080,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_best_c(struct __pyx_obj_
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":178
+  /* "barfinex/_fast/orderbook.pyx":180
  *         if self.best < 0:
  *             return False
  *         key[0] = self.lo + self.best             # <<<<<<<<<<<<<<
@@ -20039,7 +20089,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_best_c(struct __pyx_obj_
 */
   (__pyx_v_key[0]) = (__pyx_v_self->lo + __pyx_v_self->best);
 
-  /* "barfinex/_fast/orderbook.pyx":179
+  /* "barfinex/_fast/orderbook.pyx":181
  *             return False
  *         key[0] = self.lo + self.best
  *         size[0] = self.size[self.best]             # <<<<<<<<<<<<<<
@@ -20048,7 +20098,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_best_c(struct __pyx_obj_
 */
   (__pyx_v_size[0]) = (__pyx_v_self->size[__pyx_v_self->best]);
 
-  /* "barfinex/_fast/orderbook.pyx":180
+  /* "barfinex/_fast/orderbook.pyx":182
  *         key[0] = self.lo + self.best
  *         size[0] = self.size[self.best]
  *         return True             # <<<<<<<<<<<<<<
@@ -20061,7 +20111,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_best_c(struct __pyx_obj_
   }
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":175
+  /* "barfinex/_fast/orderbook.pyx":177
  *         self.size[slot] = size
  * 
  *     cdef bint best_c(self, int64_t* key, int64_t* size) noexcept:             # <<<<<<<<<<<<<<
@@ -20075,7 +20125,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_best_c(struct __pyx_obj_
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":182
+/* "barfinex/_fast/orderbook.pyx":184
  *         return True
  * 
  *     cdef Py_ssize_t count_c(self) noexcept:             # <<<<<<<<<<<<<<
@@ -20086,7 +20136,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_best_c(struct __pyx_obj_
 static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_count_c(struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *__pyx_v_self) {
   Py_ssize_t __pyx_r;
 
-  /* "barfinex/_fast/orderbook.pyx":183
+  /* "barfinex/_fast/orderbook.pyx":185
  * 
  *     cdef Py_ssize_t count_c(self) noexcept:
  *         return self.in_window + <Py_ssize_t>self.far.size()             # <<<<<<<<<<<<<<
@@ -20099,7 +20149,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_count_c(struct __
   }
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":182
+  /* "barfinex/_fast/orderbook.pyx":184
  *         return True
  * 
  *     cdef Py_ssize_t count_c(self) noexcept:             # <<<<<<<<<<<<<<
@@ -20113,7 +20163,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_count_c(struct __
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":185
+/* "barfinex/_fast/orderbook.pyx":187
  *         return self.in_window + <Py_ssize_t>self.far.size()
  * 
  *     cdef Py_ssize_t walk_c(self, Py_ssize_t n, int64_t key_limit,             # <<<<<<<<<<<<<<
@@ -20133,7 +20183,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":188
+  /* "barfinex/_fast/orderbook.pyx":190
  *                            vector[int64_t]& keys, vector[int64_t]& sizes) noexcept:
  *         """Append up to ``n`` levels (n < 0: all) with key <= key_limit, best first."""
  *         cdef Py_ssize_t got = 0             # <<<<<<<<<<<<<<
@@ -20142,7 +20192,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
 */
   __pyx_v_got = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":189
+  /* "barfinex/_fast/orderbook.pyx":191
  *         """Append up to ``n`` levels (n < 0: all) with key <= key_limit, best first."""
  *         cdef Py_ssize_t got = 0
  *         cdef Py_ssize_t slot = self.best             # <<<<<<<<<<<<<<
@@ -20153,7 +20203,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
 
   __pyx_v_slot = __pyx_t_1;
 
-  /* "barfinex/_fast/orderbook.pyx":191
+  /* "barfinex/_fast/orderbook.pyx":193
  *         cdef Py_ssize_t slot = self.best
  *         cdef cmap[int64_t, int64_t].iterator it
  *         while slot >= 0 and (n < 0 or got < n):             # <<<<<<<<<<<<<<
@@ -20190,7 +20240,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
 
     if (!__pyx_t_2) break;
 
-    /* "barfinex/_fast/orderbook.pyx":192
+    /* "barfinex/_fast/orderbook.pyx":194
  *         cdef cmap[int64_t, int64_t].iterator it
  *         while slot >= 0 and (n < 0 or got < n):
  *             if self.lo + slot > key_limit:             # <<<<<<<<<<<<<<
@@ -20202,7 +20252,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
     if (__pyx_t_2) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":193
+      /* "barfinex/_fast/orderbook.pyx":195
  *         while slot >= 0 and (n < 0 or got < n):
  *             if self.lo + slot > key_limit:
  *                 return got             # <<<<<<<<<<<<<<
@@ -20215,7 +20265,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
       }
       goto __pyx_L0;
 
-      /* "barfinex/_fast/orderbook.pyx":192
+      /* "barfinex/_fast/orderbook.pyx":194
  *         cdef cmap[int64_t, int64_t].iterator it
  *         while slot >= 0 and (n < 0 or got < n):
  *             if self.lo + slot > key_limit:             # <<<<<<<<<<<<<<
@@ -20224,7 +20274,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":194
+    /* "barfinex/_fast/orderbook.pyx":196
  *             if self.lo + slot > key_limit:
  *                 return got
  *             keys.push_back(self.lo + slot)             # <<<<<<<<<<<<<<
@@ -20235,10 +20285,10 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
       __pyx_v_keys.push_back((__pyx_v_self->lo + __pyx_v_slot));
     } catch(...) {
       __Pyx_CppExn2PyErr();
-      __PYX_ERR(0, 194, __pyx_L1_error)
+      __PYX_ERR(0, 196, __pyx_L1_error)
     }
 
-    /* "barfinex/_fast/orderbook.pyx":195
+    /* "barfinex/_fast/orderbook.pyx":197
  *                 return got
  *             keys.push_back(self.lo + slot)
  *             sizes.push_back(self.size[slot])             # <<<<<<<<<<<<<<
@@ -20249,10 +20299,10 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
       __pyx_v_sizes.push_back((__pyx_v_self->size[__pyx_v_slot]));
     } catch(...) {
       __Pyx_CppExn2PyErr();
-      __PYX_ERR(0, 195, __pyx_L1_error)
+      __PYX_ERR(0, 197, __pyx_L1_error)
     }
 
-    /* "barfinex/_fast/orderbook.pyx":196
+    /* "barfinex/_fast/orderbook.pyx":198
  *             keys.push_back(self.lo + slot)
  *             sizes.push_back(self.size[slot])
  *             got += 1             # <<<<<<<<<<<<<<
@@ -20261,7 +20311,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
 */
     __pyx_v_got = (__pyx_v_got + 1);
 
-    /* "barfinex/_fast/orderbook.pyx":197
+    /* "barfinex/_fast/orderbook.pyx":199
  *             sizes.push_back(self.size[slot])
  *             got += 1
  *             slot = self.next_c(slot + 1)             # <<<<<<<<<<<<<<
@@ -20271,7 +20321,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
     __pyx_v_slot = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->__pyx_vtab)->next_c(__pyx_v_self, (__pyx_v_slot + 1));
   }
 
-  /* "barfinex/_fast/orderbook.pyx":198
+  /* "barfinex/_fast/orderbook.pyx":200
  *             got += 1
  *             slot = self.next_c(slot + 1)
  *         it = self.far.begin()             # <<<<<<<<<<<<<<
@@ -20280,7 +20330,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
 */
   __pyx_v_it = __pyx_v_self->far.begin();
 
-  /* "barfinex/_fast/orderbook.pyx":199
+  /* "barfinex/_fast/orderbook.pyx":201
  *             slot = self.next_c(slot + 1)
  *         it = self.far.begin()
  *         while it != self.far.end() and (n < 0 or got < n):             # <<<<<<<<<<<<<<
@@ -20317,7 +20367,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
 
     if (!__pyx_t_2) break;
 
-    /* "barfinex/_fast/orderbook.pyx":200
+    /* "barfinex/_fast/orderbook.pyx":202
  *         it = self.far.begin()
  *         while it != self.far.end() and (n < 0 or got < n):
  *             if deref(it).first > key_limit:             # <<<<<<<<<<<<<<
@@ -20329,7 +20379,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
     if (__pyx_t_2) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":201
+      /* "barfinex/_fast/orderbook.pyx":203
  *         while it != self.far.end() and (n < 0 or got < n):
  *             if deref(it).first > key_limit:
  *                 return got             # <<<<<<<<<<<<<<
@@ -20342,7 +20392,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
       }
       goto __pyx_L0;
 
-      /* "barfinex/_fast/orderbook.pyx":200
+      /* "barfinex/_fast/orderbook.pyx":202
  *         it = self.far.begin()
  *         while it != self.far.end() and (n < 0 or got < n):
  *             if deref(it).first > key_limit:             # <<<<<<<<<<<<<<
@@ -20351,7 +20401,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":202
+    /* "barfinex/_fast/orderbook.pyx":204
  *             if deref(it).first > key_limit:
  *                 return got
  *             keys.push_back(deref(it).first)             # <<<<<<<<<<<<<<
@@ -20362,10 +20412,10 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
       __pyx_v_keys.push_back((*__pyx_v_it).first);
     } catch(...) {
       __Pyx_CppExn2PyErr();
-      __PYX_ERR(0, 202, __pyx_L1_error)
+      __PYX_ERR(0, 204, __pyx_L1_error)
     }
 
-    /* "barfinex/_fast/orderbook.pyx":203
+    /* "barfinex/_fast/orderbook.pyx":205
  *                 return got
  *             keys.push_back(deref(it).first)
  *             sizes.push_back(deref(it).second)             # <<<<<<<<<<<<<<
@@ -20376,10 +20426,10 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
       __pyx_v_sizes.push_back((*__pyx_v_it).second);
     } catch(...) {
       __Pyx_CppExn2PyErr();
-      __PYX_ERR(0, 203, __pyx_L1_error)
+      __PYX_ERR(0, 205, __pyx_L1_error)
     }
 
-    /* "barfinex/_fast/orderbook.pyx":204
+    /* "barfinex/_fast/orderbook.pyx":206
  *             keys.push_back(deref(it).first)
  *             sizes.push_back(deref(it).second)
  *             got += 1             # <<<<<<<<<<<<<<
@@ -20388,7 +20438,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
 */
     __pyx_v_got = (__pyx_v_got + 1);
 
-    /* "barfinex/_fast/orderbook.pyx":205
+    /* "barfinex/_fast/orderbook.pyx":207
  *             sizes.push_back(deref(it).second)
  *             got += 1
  *             inc(it)             # <<<<<<<<<<<<<<
@@ -20398,7 +20448,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
     (void)((++__pyx_v_it));
   }
 
-  /* "barfinex/_fast/orderbook.pyx":206
+  /* "barfinex/_fast/orderbook.pyx":208
  *             got += 1
  *             inc(it)
  *         return got             # <<<<<<<<<<<<<<
@@ -20411,7 +20461,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c(struct __p
   }
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":185
+  /* "barfinex/_fast/orderbook.pyx":187
  *         return self.in_window + <Py_ssize_t>self.far.size()
  * 
  *     cdef Py_ssize_t walk_c(self, Py_ssize_t n, int64_t key_limit,             # <<<<<<<<<<<<<<
@@ -20445,7 +20495,8 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_7_Ladder_5__reduce_cython__ = {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_7_Ladder_5__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_7_Ladder_4__reduce_cython__, "_Ladder.__reduce_cython__(self)");
+static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_7_Ladder_5__reduce_cython__ = {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_7_Ladder_5__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_7_Ladder_4__reduce_cython__};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_7_Ladder_5__reduce_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
@@ -20526,7 +20577,8 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_7_Ladder_7__setstate_cython__ = {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_7_Ladder_7__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_7_Ladder_6__setstate_cython__, "_Ladder.__setstate_cython__(self, __pyx_state)");
+static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_7_Ladder_7__setstate_cython__ = {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_7_Ladder_7__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_7_Ladder_6__setstate_cython__};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_7_Ladder_7__setstate_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
@@ -20635,7 +20687,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_7_Ladder_6__setstate_cytho
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":209
+/* "barfinex/_fast/orderbook.pyx":211
  * 
  * 
  * cdef inline bint _text(object o, const char** s, Py_ssize_t* n) except -1:             # <<<<<<<<<<<<<<
@@ -20651,7 +20703,7 @@ static CYTHON_INLINE int __pyx_f_8barfinex_5_fast_9orderbook__text(PyObject *__p
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":210
+  /* "barfinex/_fast/orderbook.pyx":212
  * 
  * cdef inline bint _text(object o, const char** s, Py_ssize_t* n) except -1:
  *     if isinstance(o, str):             # <<<<<<<<<<<<<<
@@ -20662,18 +20714,18 @@ static CYTHON_INLINE int __pyx_f_8barfinex_5_fast_9orderbook__text(PyObject *__p
   if (__pyx_t_1) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":211
+    /* "barfinex/_fast/orderbook.pyx":213
  * cdef inline bint _text(object o, const char** s, Py_ssize_t* n) except -1:
  *     if isinstance(o, str):
  *         s[0] = PyUnicode_AsUTF8AndSize(o, n)             # <<<<<<<<<<<<<<
  *         return True
  *     if isinstance(o, bytes):
 */
-    __pyx_t_2 = PyUnicode_AsUTF8AndSize(__pyx_v_o, __pyx_v_n); if (unlikely(__pyx_t_2 == ((void *)NULL))) __PYX_ERR(0, 211, __pyx_L1_error)
+    __pyx_t_2 = PyUnicode_AsUTF8AndSize(__pyx_v_o, __pyx_v_n); if (unlikely(__pyx_t_2 == ((void *)NULL))) __PYX_ERR(0, 213, __pyx_L1_error)
     (__pyx_v_s[0]) = __pyx_t_2;
 
 
-    /* "barfinex/_fast/orderbook.pyx":212
+    /* "barfinex/_fast/orderbook.pyx":214
  *     if isinstance(o, str):
  *         s[0] = PyUnicode_AsUTF8AndSize(o, n)
  *         return True             # <<<<<<<<<<<<<<
@@ -20686,7 +20738,7 @@ static CYTHON_INLINE int __pyx_f_8barfinex_5_fast_9orderbook__text(PyObject *__p
     }
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":210
+    /* "barfinex/_fast/orderbook.pyx":212
  * 
  * cdef inline bint _text(object o, const char** s, Py_ssize_t* n) except -1:
  *     if isinstance(o, str):             # <<<<<<<<<<<<<<
@@ -20695,7 +20747,7 @@ static CYTHON_INLINE int __pyx_f_8barfinex_5_fast_9orderbook__text(PyObject *__p
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":213
+  /* "barfinex/_fast/orderbook.pyx":215
  *         s[0] = PyUnicode_AsUTF8AndSize(o, n)
  *         return True
  *     if isinstance(o, bytes):             # <<<<<<<<<<<<<<
@@ -20706,7 +20758,7 @@ static CYTHON_INLINE int __pyx_f_8barfinex_5_fast_9orderbook__text(PyObject *__p
   if (__pyx_t_1) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":214
+    /* "barfinex/_fast/orderbook.pyx":216
  *         return True
  *     if isinstance(o, bytes):
  *         s[0] = PyBytes_AS_STRING(o)             # <<<<<<<<<<<<<<
@@ -20715,7 +20767,7 @@ static CYTHON_INLINE int __pyx_f_8barfinex_5_fast_9orderbook__text(PyObject *__p
 */
     (__pyx_v_s[0]) = PyBytes_AS_STRING(__pyx_v_o);
 
-    /* "barfinex/_fast/orderbook.pyx":215
+    /* "barfinex/_fast/orderbook.pyx":217
  *     if isinstance(o, bytes):
  *         s[0] = PyBytes_AS_STRING(o)
  *         n[0] = PyBytes_GET_SIZE(o)             # <<<<<<<<<<<<<<
@@ -20724,7 +20776,7 @@ static CYTHON_INLINE int __pyx_f_8barfinex_5_fast_9orderbook__text(PyObject *__p
 */
     (__pyx_v_n[0]) = PyBytes_GET_SIZE(__pyx_v_o);
 
-    /* "barfinex/_fast/orderbook.pyx":216
+    /* "barfinex/_fast/orderbook.pyx":218
  *         s[0] = PyBytes_AS_STRING(o)
  *         n[0] = PyBytes_GET_SIZE(o)
  *         return True             # <<<<<<<<<<<<<<
@@ -20737,7 +20789,7 @@ static CYTHON_INLINE int __pyx_f_8barfinex_5_fast_9orderbook__text(PyObject *__p
     }
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":213
+    /* "barfinex/_fast/orderbook.pyx":215
  *         s[0] = PyUnicode_AsUTF8AndSize(o, n)
  *         return True
  *     if isinstance(o, bytes):             # <<<<<<<<<<<<<<
@@ -20746,7 +20798,7 @@ static CYTHON_INLINE int __pyx_f_8barfinex_5_fast_9orderbook__text(PyObject *__p
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":217
+  /* "barfinex/_fast/orderbook.pyx":219
  *         n[0] = PyBytes_GET_SIZE(o)
  *         return True
  *     return False             # <<<<<<<<<<<<<<
@@ -20759,7 +20811,7 @@ static CYTHON_INLINE int __pyx_f_8barfinex_5_fast_9orderbook__text(PyObject *__p
   }
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":209
+  /* "barfinex/_fast/orderbook.pyx":211
  * 
  * 
  * cdef inline bint _text(object o, const char** s, Py_ssize_t* n) except -1:             # <<<<<<<<<<<<<<
@@ -20776,7 +20828,7 @@ static CYTHON_INLINE int __pyx_f_8barfinex_5_fast_9orderbook__text(PyObject *__p
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":234
+/* "barfinex/_fast/orderbook.pyx":236
  *     """
  * 
  *     def __cinit__(self, str symbol, int price_decimals, int size_decimals,             # <<<<<<<<<<<<<<
@@ -20827,88 +20879,88 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_symbol,&__pyx_mstate_global->__pyx_n_u_price_decimals,&__pyx_mstate_global->__pyx_n_u_size_decimals,&__pyx_mstate_global->__pyx_n_u_tick_size,&__pyx_mstate_global->__pyx_n_u_step_size,&__pyx_mstate_global->__pyx_n_u_window,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL_TPNEW(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 234, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 236, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  6:
         values[5] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 5);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 234, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 236, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  5:
         values[4] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 234, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 236, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 234, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 236, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 234, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 236, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 234, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 236, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 234, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 236, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__cinit__", 0) < (0)) __PYX_ERR(0, 234, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__cinit__", 0) < (0)) __PYX_ERR(0, 236, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 3; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("__cinit__", 0, 3, 6, i); __PYX_ERR(0, 234, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("__cinit__", 0, 3, 6, i); __PYX_ERR(0, 236, __pyx_L3_error) }
       }
     } else {
       switch (__pyx_nargs) {
         case  6:
         values[5] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 5);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 234, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 236, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  5:
         values[4] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 234, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 236, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 234, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 236, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 234, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 236, __pyx_L3_error)
         values[1] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 234, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 236, __pyx_L3_error)
         values[0] = __Pyx_ArgRef_FASTCALL_TPNEW(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 234, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 236, __pyx_L3_error)
         break;
         default: goto __pyx_L5_argtuple_error;
       }
     }
     __pyx_v_symbol = ((PyObject*)values[0]);
-    __pyx_v_price_decimals = __Pyx_PyLong_As_int(values[1]); if (unlikely((__pyx_v_price_decimals == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 234, __pyx_L3_error)
-    __pyx_v_size_decimals = __Pyx_PyLong_As_int(values[2]); if (unlikely((__pyx_v_size_decimals == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 234, __pyx_L3_error)
+    __pyx_v_price_decimals = __Pyx_PyLong_As_int(values[1]); if (unlikely((__pyx_v_price_decimals == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 236, __pyx_L3_error)
+    __pyx_v_size_decimals = __Pyx_PyLong_As_int(values[2]); if (unlikely((__pyx_v_size_decimals == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 236, __pyx_L3_error)
     if (values[3]) {
-      __pyx_v_tick_size = __Pyx_PyLong_As_int64_t(values[3]); if (unlikely((__pyx_v_tick_size == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 235, __pyx_L3_error)
+      __pyx_v_tick_size = __Pyx_PyLong_As_int64_t(values[3]); if (unlikely((__pyx_v_tick_size == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 237, __pyx_L3_error)
     } else {
       __pyx_v_tick_size = ((int64_t)1);
     }
     if (values[4]) {
-      __pyx_v_step_size = __Pyx_PyLong_As_int64_t(values[4]); if (unlikely((__pyx_v_step_size == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 235, __pyx_L3_error)
+      __pyx_v_step_size = __Pyx_PyLong_As_int64_t(values[4]); if (unlikely((__pyx_v_step_size == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 237, __pyx_L3_error)
     } else {
       __pyx_v_step_size = ((int64_t)1);
     }
     if (values[5]) {
-      __pyx_v_window = __Pyx_PyIndex_AsSsize_t(values[5]); if (unlikely((__pyx_v_window == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 235, __pyx_L3_error)
+      __pyx_v_window = __Pyx_PyIndex_AsSsize_t(values[5]); if (unlikely((__pyx_v_window == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 237, __pyx_L3_error)
     } else {
       __pyx_v_window = __pyx_mstate_global->__pyx_k__5;
     }
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("__cinit__", 0, 3, 6, __pyx_nargs); __PYX_ERR(0, 234, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("__cinit__", 0, 3, 6, __pyx_nargs); __PYX_ERR(0, 236, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -20919,7 +20971,7 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   __Pyx_RefNannyFinishContext();
   return -1;
   __pyx_L4_argument_unpacking_done:;
-  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol), (&PyUnicode_Type), 1, "symbol", 1))) __PYX_ERR(0, 234, __pyx_L1_error)
+  if (unlikely(!__Pyx_ArgTypeTest(((PyObject *)__pyx_v_symbol), (&PyUnicode_Type), 1, "symbol", 1))) __PYX_ERR(0, 236, __pyx_L1_error)
   __pyx_r = __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(((struct __pyx_obj_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self), __pyx_v_symbol, __pyx_v_price_decimals, __pyx_v_size_decimals, __pyx_v_tick_size, __pyx_v_step_size, __pyx_v_window);
 
   /* function exit code */
@@ -20960,7 +21012,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
   __Pyx_RefNannySetupContext("__cinit__", 0);
 
 
-  /* "barfinex/_fast/orderbook.pyx":236
+  /* "barfinex/_fast/orderbook.pyx":238
  *     def __cinit__(self, str symbol, int price_decimals, int size_decimals,
  *                   int64_t tick_size=1, int64_t step_size=1, Py_ssize_t window=DEFAULT_WINDOW):
  *         if not symbol:             # <<<<<<<<<<<<<<
@@ -20971,7 +21023,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
   else
   {
     Py_ssize_t __pyx_temp = __Pyx_PyUnicode_IS_TRUE(__pyx_v_symbol);
-    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 236, __pyx_L1_error)
+    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 238, __pyx_L1_error)
     __pyx_t_1 = (__pyx_temp != 0);
   }
 
@@ -20981,7 +21033,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
   if (unlikely(__pyx_t_2)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":237
+    /* "barfinex/_fast/orderbook.pyx":239
  *                   int64_t tick_size=1, int64_t step_size=1, Py_ssize_t window=DEFAULT_WINDOW):
  *         if not symbol:
  *             raise BookError("symbol must be non-empty")             # <<<<<<<<<<<<<<
@@ -20989,7 +21041,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
  *             raise BookError("price_decimals and size_decimals must be within 0..18")
 */
     __pyx_t_4 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 237, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 239, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __pyx_t_6 = 1;
     #if CYTHON_UNPACK_METHODS
@@ -21008,14 +21060,14 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
       __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_5, __pyx_callargs+__pyx_t_6, (2-__pyx_t_6) | (__pyx_t_6*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 237, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 239, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     __Pyx_Raise(__pyx_t_3, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __PYX_ERR(0, 237, __pyx_L1_error)
+    __PYX_ERR(0, 239, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":236
+    /* "barfinex/_fast/orderbook.pyx":238
  *     def __cinit__(self, str symbol, int price_decimals, int size_decimals,
  *                   int64_t tick_size=1, int64_t step_size=1, Py_ssize_t window=DEFAULT_WINDOW):
  *         if not symbol:             # <<<<<<<<<<<<<<
@@ -21024,7 +21076,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":238
+  /* "barfinex/_fast/orderbook.pyx":240
  *         if not symbol:
  *             raise BookError("symbol must be non-empty")
  *         if not 0 <= price_decimals <= 18 or not 0 <= size_decimals <= 18:             # <<<<<<<<<<<<<<
@@ -21060,7 +21112,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
   if (unlikely(__pyx_t_2)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":239
+    /* "barfinex/_fast/orderbook.pyx":241
  *             raise BookError("symbol must be non-empty")
  *         if not 0 <= price_decimals <= 18 or not 0 <= size_decimals <= 18:
  *             raise BookError("price_decimals and size_decimals must be within 0..18")             # <<<<<<<<<<<<<<
@@ -21068,7 +21120,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
  *             raise BookError("tick_size and step_size must be >= 1 (mantissa units)")
 */
     __pyx_t_5 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 239, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 241, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
     __pyx_t_6 = 1;
     #if CYTHON_UNPACK_METHODS
@@ -21087,14 +21139,14 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
       __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_6, (2-__pyx_t_6) | (__pyx_t_6*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 239, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 241, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     __Pyx_Raise(__pyx_t_3, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __PYX_ERR(0, 239, __pyx_L1_error)
+    __PYX_ERR(0, 241, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":238
+    /* "barfinex/_fast/orderbook.pyx":240
  *         if not symbol:
  *             raise BookError("symbol must be non-empty")
  *         if not 0 <= price_decimals <= 18 or not 0 <= size_decimals <= 18:             # <<<<<<<<<<<<<<
@@ -21103,7 +21155,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":240
+  /* "barfinex/_fast/orderbook.pyx":242
  *         if not 0 <= price_decimals <= 18 or not 0 <= size_decimals <= 18:
  *             raise BookError("price_decimals and size_decimals must be within 0..18")
  *         if tick_size < 1 or step_size < 1:             # <<<<<<<<<<<<<<
@@ -21129,7 +21181,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
   if (unlikely(__pyx_t_2)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":241
+    /* "barfinex/_fast/orderbook.pyx":243
  *             raise BookError("price_decimals and size_decimals must be within 0..18")
  *         if tick_size < 1 or step_size < 1:
  *             raise BookError("tick_size and step_size must be >= 1 (mantissa units)")             # <<<<<<<<<<<<<<
@@ -21137,7 +21189,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
  *             raise BookError("window must be at least 64 ticks")
 */
     __pyx_t_4 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 241, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 243, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __pyx_t_6 = 1;
     #if CYTHON_UNPACK_METHODS
@@ -21156,14 +21208,14 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
       __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_5, __pyx_callargs+__pyx_t_6, (2-__pyx_t_6) | (__pyx_t_6*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 241, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 243, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     __Pyx_Raise(__pyx_t_3, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __PYX_ERR(0, 241, __pyx_L1_error)
+    __PYX_ERR(0, 243, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":240
+    /* "barfinex/_fast/orderbook.pyx":242
  *         if not 0 <= price_decimals <= 18 or not 0 <= size_decimals <= 18:
  *             raise BookError("price_decimals and size_decimals must be within 0..18")
  *         if tick_size < 1 or step_size < 1:             # <<<<<<<<<<<<<<
@@ -21172,7 +21224,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":242
+  /* "barfinex/_fast/orderbook.pyx":244
  *         if tick_size < 1 or step_size < 1:
  *             raise BookError("tick_size and step_size must be >= 1 (mantissa units)")
  *         if window < 64:             # <<<<<<<<<<<<<<
@@ -21184,7 +21236,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
   if (unlikely(__pyx_t_2)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":243
+    /* "barfinex/_fast/orderbook.pyx":245
  *             raise BookError("tick_size and step_size must be >= 1 (mantissa units)")
  *         if window < 64:
  *             raise BookError("window must be at least 64 ticks")             # <<<<<<<<<<<<<<
@@ -21192,7 +21244,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
  *         self.symbol = symbol
 */
     __pyx_t_5 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 243, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 245, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
     __pyx_t_6 = 1;
     #if CYTHON_UNPACK_METHODS
@@ -21211,14 +21263,14 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
       __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_6, (2-__pyx_t_6) | (__pyx_t_6*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 243, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 245, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     __Pyx_Raise(__pyx_t_3, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __PYX_ERR(0, 243, __pyx_L1_error)
+    __PYX_ERR(0, 245, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":242
+    /* "barfinex/_fast/orderbook.pyx":244
  *         if tick_size < 1 or step_size < 1:
  *             raise BookError("tick_size and step_size must be >= 1 (mantissa units)")
  *         if window < 64:             # <<<<<<<<<<<<<<
@@ -21227,7 +21279,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":244
+  /* "barfinex/_fast/orderbook.pyx":246
  *         if window < 64:
  *             raise BookError("window must be at least 64 ticks")
  *         window = (window + 63) // 64 * 64             # <<<<<<<<<<<<<<
@@ -21236,7 +21288,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
 */
   __pyx_v_window = (__Pyx_div_Py_ssize_t((__pyx_v_window + 63), 64, 1) * 64);
 
-  /* "barfinex/_fast/orderbook.pyx":245
+  /* "barfinex/_fast/orderbook.pyx":247
  *             raise BookError("window must be at least 64 ticks")
  *         window = (window + 63) // 64 * 64
  *         self.symbol = symbol             # <<<<<<<<<<<<<<
@@ -21248,7 +21300,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
   __Pyx_GOTREF(__pyx_v_self->symbol);
   __Pyx_DECREF_SET(__pyx_v_self->symbol, __pyx_v_symbol);
 
-  /* "barfinex/_fast/orderbook.pyx":246
+  /* "barfinex/_fast/orderbook.pyx":248
  *         window = (window + 63) // 64 * 64
  *         self.symbol = symbol
  *         self.price_decimals = price_decimals             # <<<<<<<<<<<<<<
@@ -21257,7 +21309,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
 */
   __pyx_v_self->price_decimals = __pyx_v_price_decimals;
 
-  /* "barfinex/_fast/orderbook.pyx":247
+  /* "barfinex/_fast/orderbook.pyx":249
  *         self.symbol = symbol
  *         self.price_decimals = price_decimals
  *         self.size_decimals = size_decimals             # <<<<<<<<<<<<<<
@@ -21266,7 +21318,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
 */
   __pyx_v_self->size_decimals = __pyx_v_size_decimals;
 
-  /* "barfinex/_fast/orderbook.pyx":248
+  /* "barfinex/_fast/orderbook.pyx":250
  *         self.price_decimals = price_decimals
  *         self.size_decimals = size_decimals
  *         self.tick_size = tick_size             # <<<<<<<<<<<<<<
@@ -21275,7 +21327,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
 */
   __pyx_v_self->tick_size = __pyx_v_tick_size;
 
-  /* "barfinex/_fast/orderbook.pyx":249
+  /* "barfinex/_fast/orderbook.pyx":251
  *         self.size_decimals = size_decimals
  *         self.tick_size = tick_size
  *         self.step_size = step_size             # <<<<<<<<<<<<<<
@@ -21284,7 +21336,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
 */
   __pyx_v_self->step_size = __pyx_v_step_size;
 
-  /* "barfinex/_fast/orderbook.pyx":250
+  /* "barfinex/_fast/orderbook.pyx":252
  *         self.tick_size = tick_size
  *         self.step_size = step_size
  *         self.price_scale = 10.0 ** price_decimals             # <<<<<<<<<<<<<<
@@ -21293,7 +21345,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
 */
   __pyx_v_self->price_scale = pow(10.0, ((double)__pyx_v_price_decimals));
 
-  /* "barfinex/_fast/orderbook.pyx":251
+  /* "barfinex/_fast/orderbook.pyx":253
  *         self.step_size = step_size
  *         self.price_scale = 10.0 ** price_decimals
  *         self.bids_c = _Ladder(window)             # <<<<<<<<<<<<<<
@@ -21301,7 +21353,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
  *         self.last_update_id = 0
 */
   __pyx_t_4 = NULL;
-  __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_window); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 251, __pyx_L1_error)
+  __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_window); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 253, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __pyx_t_6 = 1;
   {
@@ -21309,7 +21361,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
     __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder, __pyx_callargs+__pyx_t_6, (2-__pyx_t_6) | (__pyx_t_6*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 251, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 253, __pyx_L1_error)
     __Pyx_GOTREF((PyObject *)__pyx_t_3);
   }
   __Pyx_GIVEREF((PyObject *)__pyx_t_3);
@@ -21317,7 +21369,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
   __Pyx_DECREF_SET(__pyx_v_self->bids_c, ((struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *)__pyx_t_3));
   __pyx_t_3 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":252
+  /* "barfinex/_fast/orderbook.pyx":254
  *         self.price_scale = 10.0 ** price_decimals
  *         self.bids_c = _Ladder(window)
  *         self.asks_c = _Ladder(window)             # <<<<<<<<<<<<<<
@@ -21325,7 +21377,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
  *         self.updates = 0
 */
   __pyx_t_5 = NULL;
-  __pyx_t_4 = PyLong_FromSsize_t(__pyx_v_window); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 252, __pyx_L1_error)
+  __pyx_t_4 = PyLong_FromSsize_t(__pyx_v_window); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 254, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __pyx_t_6 = 1;
   {
@@ -21333,7 +21385,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
     __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder, __pyx_callargs+__pyx_t_6, (2-__pyx_t_6) | (__pyx_t_6*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
     __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 252, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 254, __pyx_L1_error)
     __Pyx_GOTREF((PyObject *)__pyx_t_3);
   }
   __Pyx_GIVEREF((PyObject *)__pyx_t_3);
@@ -21341,7 +21393,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
   __Pyx_DECREF_SET(__pyx_v_self->asks_c, ((struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *)__pyx_t_3));
   __pyx_t_3 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":253
+  /* "barfinex/_fast/orderbook.pyx":255
  *         self.bids_c = _Ladder(window)
  *         self.asks_c = _Ladder(window)
  *         self.last_update_id = 0             # <<<<<<<<<<<<<<
@@ -21350,7 +21402,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
 */
   __pyx_v_self->last_update_id = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":254
+  /* "barfinex/_fast/orderbook.pyx":256
  *         self.asks_c = _Ladder(window)
  *         self.last_update_id = 0
  *         self.updates = 0             # <<<<<<<<<<<<<<
@@ -21359,7 +21411,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
 */
   __pyx_v_self->updates = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":255
+  /* "barfinex/_fast/orderbook.pyx":257
  *         self.last_update_id = 0
  *         self.updates = 0
  *         self.messages = 0             # <<<<<<<<<<<<<<
@@ -21368,7 +21420,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
 */
   __pyx_v_self->messages = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":256
+  /* "barfinex/_fast/orderbook.pyx":258
  *         self.updates = 0
  *         self.messages = 0
  *         self.crossed = False             # <<<<<<<<<<<<<<
@@ -21377,7 +21429,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
 */
   __pyx_v_self->crossed = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":257
+  /* "barfinex/_fast/orderbook.pyx":259
  *         self.messages = 0
  *         self.crossed = False
  *         self.crossed_count = 0             # <<<<<<<<<<<<<<
@@ -21386,7 +21438,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
 */
   __pyx_v_self->crossed_count = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":234
+  /* "barfinex/_fast/orderbook.pyx":236
  *     """
  * 
  *     def __cinit__(self, str symbol, int price_decimals, int size_decimals,             # <<<<<<<<<<<<<<
@@ -21410,7 +21462,7 @@ static int __pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook___cinit__(struct __py
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":259
+/* "barfinex/_fast/orderbook.pyx":261
  *         self.crossed_count = 0
  * 
  *     def __repr__(self):             # <<<<<<<<<<<<<<
@@ -21450,39 +21502,39 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_2__repr__(struc
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__repr__", 0);
 
-  /* "barfinex/_fast/orderbook.pyx":260
+  /* "barfinex/_fast/orderbook.pyx":262
  * 
  *     def __repr__(self):
  *         return (f"OrderBook({self.symbol!r}, bids={self.bid_count}, asks={self.ask_count}, "             # <<<<<<<<<<<<<<
  *                 f"bbo={self.bbo()}, last_update_id={self.last_update_id})")
  * 
 */
-  __pyx_t_1 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_self->symbol), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 260, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_self->symbol), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 262, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __pyx_t_2 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_bid_count); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 260, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_bid_count); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 262, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_3 = __Pyx_PyObject_FormatSimple(__pyx_t_2, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 260, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyObject_FormatSimple(__pyx_t_2, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 262, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  __pyx_t_2 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_ask_count); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 260, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_ask_count); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 262, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_4 = __Pyx_PyObject_FormatSimple(__pyx_t_2, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 260, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyObject_FormatSimple(__pyx_t_2, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 262, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":261
+  /* "barfinex/_fast/orderbook.pyx":263
  *     def __repr__(self):
  *         return (f"OrderBook({self.symbol!r}, bids={self.bid_count}, asks={self.ask_count}, "
  *                 f"bbo={self.bbo()}, last_update_id={self.last_update_id})")             # <<<<<<<<<<<<<<
  * 
  *     @property
 */
-  __pyx_t_2 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->bbo(__pyx_v_self, 0); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 261, __pyx_L1_error)
+  __pyx_t_2 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->bbo(__pyx_v_self, 0); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 263, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_5 = __Pyx_PyObject_FormatSimple(__pyx_t_2, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 261, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyObject_FormatSimple(__pyx_t_2, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 263, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  __pyx_t_2 = __Pyx_PyUnicode_From_int64_t(__pyx_v_self->last_update_id, 0, ' ', 'd'); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 261, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyUnicode_From_int64_t(__pyx_v_self->last_update_id, 0, ' ', 'd'); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 263, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
   __pyx_t_6[0] = __pyx_mstate_global->__pyx_kp_u_OrderBook;
   __pyx_t_6[1] = __pyx_t_1;
@@ -21496,7 +21548,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_2__repr__(struc
   __pyx_t_6[9] = __pyx_t_2;
   __pyx_t_6[10] = __pyx_mstate_global->__pyx_kp_u__6;
 
-  /* "barfinex/_fast/orderbook.pyx":260
+  /* "barfinex/_fast/orderbook.pyx":262
  * 
  *     def __repr__(self):
  *         return (f"OrderBook({self.symbol!r}, bids={self.bid_count}, asks={self.ask_count}, "             # <<<<<<<<<<<<<<
@@ -21518,7 +21570,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_2__repr__(struc
   }
   #endif
   __pyx_t_9 = __Pyx_PyUnicode_Join(__pyx_t_6, 11, __pyx_t_7, __pyx_t_8);
-  if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 260, __pyx_L1_error)
+  if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 262, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
@@ -21536,7 +21588,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_2__repr__(struc
   __pyx_t_9 = 0;
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":259
+  /* "barfinex/_fast/orderbook.pyx":261
  *         self.crossed_count = 0
  * 
  *     def __repr__(self):             # <<<<<<<<<<<<<<
@@ -21560,7 +21612,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_2__repr__(struc
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":263
+/* "barfinex/_fast/orderbook.pyx":265
  *                 f"bbo={self.bbo()}, last_update_id={self.last_update_id})")
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -21592,14 +21644,14 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_9bid_count___ge
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__get__", 0);
 
-  /* "barfinex/_fast/orderbook.pyx":266
+  /* "barfinex/_fast/orderbook.pyx":268
  *     def bid_count(self):
  *         """Number of bid levels."""
  *         return self.bids_c.count_c()             # <<<<<<<<<<<<<<
  * 
  *     @property
 */
-  __pyx_t_1 = PyLong_FromSsize_t(((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->bids_c->__pyx_vtab)->count_c(__pyx_v_self->bids_c)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 266, __pyx_L1_error)
+  __pyx_t_1 = PyLong_FromSsize_t(((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->bids_c->__pyx_vtab)->count_c(__pyx_v_self->bids_c)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 268, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -21612,7 +21664,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_9bid_count___ge
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":263
+  /* "barfinex/_fast/orderbook.pyx":265
  *                 f"bbo={self.bbo()}, last_update_id={self.last_update_id})")
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -21631,7 +21683,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_9bid_count___ge
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":268
+/* "barfinex/_fast/orderbook.pyx":270
  *         return self.bids_c.count_c()
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -21663,14 +21715,14 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_9ask_count___ge
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__get__", 0);
 
-  /* "barfinex/_fast/orderbook.pyx":271
+  /* "barfinex/_fast/orderbook.pyx":273
  *     def ask_count(self):
  *         """Number of ask levels."""
  *         return self.asks_c.count_c()             # <<<<<<<<<<<<<<
  * 
  *     @property
 */
-  __pyx_t_1 = PyLong_FromSsize_t(((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->asks_c->__pyx_vtab)->count_c(__pyx_v_self->asks_c)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 271, __pyx_L1_error)
+  __pyx_t_1 = PyLong_FromSsize_t(((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->asks_c->__pyx_vtab)->count_c(__pyx_v_self->asks_c)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 273, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -21683,7 +21735,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_9ask_count___ge
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":268
+  /* "barfinex/_fast/orderbook.pyx":270
  *         return self.bids_c.count_c()
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -21702,7 +21754,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_9ask_count___ge
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":273
+/* "barfinex/_fast/orderbook.pyx":275
  *         return self.asks_c.count_c()
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -21734,14 +21786,14 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_6window___get__
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__get__", 0);
 
-  /* "barfinex/_fast/orderbook.pyx":276
+  /* "barfinex/_fast/orderbook.pyx":278
  *     def window(self):
  *         """Ticks per side held in the dense window."""
  *         return self.bids_c.width             # <<<<<<<<<<<<<<
  * 
  *     @property
 */
-  __pyx_t_1 = PyLong_FromSsize_t(__pyx_v_self->bids_c->width); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 276, __pyx_L1_error)
+  __pyx_t_1 = PyLong_FromSsize_t(__pyx_v_self->bids_c->width); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 278, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -21754,7 +21806,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_6window___get__
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":273
+  /* "barfinex/_fast/orderbook.pyx":275
  *         return self.asks_c.count_c()
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -21773,7 +21825,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_6window___get__
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":278
+/* "barfinex/_fast/orderbook.pyx":280
  *         return self.bids_c.width
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -21805,14 +21857,14 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_9recenters___ge
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__get__", 0);
 
-  /* "barfinex/_fast/orderbook.pyx":281
+  /* "barfinex/_fast/orderbook.pyx":283
  *     def recenters(self):
  *         """Times either side's window followed the touch (diagnostic)."""
  *         return self.bids_c.recenters + self.asks_c.recenters             # <<<<<<<<<<<<<<
  * 
  *     # -- validation: everything is parsed into scratch before anything mutates --
 */
-  __pyx_t_1 = __Pyx_PyLong_From_int64_t((__pyx_v_self->bids_c->recenters + __pyx_v_self->asks_c->recenters)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 281, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_From_int64_t((__pyx_v_self->bids_c->recenters + __pyx_v_self->asks_c->recenters)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 283, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -21825,7 +21877,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_9recenters___ge
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":278
+  /* "barfinex/_fast/orderbook.pyx":280
  *         return self.bids_c.width
  * 
  *     @property             # <<<<<<<<<<<<<<
@@ -21844,7 +21896,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_9recenters___ge
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":285
+/* "barfinex/_fast/orderbook.pyx":287
  *     # -- validation: everything is parsed into scratch before anything mutates --
  * 
  *     cdef int parse_levels_c(self, object levels, int side, str what) except -1:             # <<<<<<<<<<<<<<
@@ -21864,6 +21916,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
   int64_t __pyx_v_price;
   int64_t __pyx_v_size;
   PyObject *__pyx_v_entry = 0;
+  int __pyx_v_is_list;
   int __pyx_r;
   __Pyx_RefNannyDeclarations
   int __pyx_t_1;
@@ -21881,18 +21934,20 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
   size_t __pyx_t_13;
   Py_ssize_t __pyx_t_14;
   Py_ssize_t __pyx_t_15;
-  int __pyx_t_16;
-  Py_ssize_t __pyx_t_17;
-  PyObject *__pyx_t_18[7];
-  PyObject *__pyx_t_19 = NULL;
-  PyObject *__pyx_t_20[10];
+  PyObject *__pyx_t_16;
+  char const *__pyx_t_17;
+  int __pyx_t_18;
+  Py_ssize_t __pyx_t_19;
+  PyObject *__pyx_t_20[7];
   PyObject *__pyx_t_21 = NULL;
+  PyObject *__pyx_t_22[10];
+  PyObject *__pyx_t_23 = NULL;
   int __pyx_lineno = 0;
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("parse_levels_c", 0);
 
-  /* "barfinex/_fast/orderbook.pyx":289
+  /* "barfinex/_fast/orderbook.pyx":291
  *         cdef const char* ps
  *         cdef const char* qs
  *         cdef int ok_p = 0, ok_q = 0             # <<<<<<<<<<<<<<
@@ -21902,7 +21957,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
   __pyx_v_ok_p = 0;
   __pyx_v_ok_q = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":292
+  /* "barfinex/_fast/orderbook.pyx":294
  *         cdef int64_t price, size
  *         cdef object entry
  *         if not isinstance(levels, (list, tuple)):             # <<<<<<<<<<<<<<
@@ -21929,7 +21984,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
   if (unlikely(__pyx_t_2)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":293
+    /* "barfinex/_fast/orderbook.pyx":295
  *         cdef object entry
  *         if not isinstance(levels, (list, tuple)):
  *             raise BookError(f"{self.symbol} {what}: expected a list of [price, size] pairs, "             # <<<<<<<<<<<<<<
@@ -21937,23 +21992,23 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
  *         n = len(levels)
 */
     __pyx_t_4 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 293, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 295, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 293, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 295, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_7 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 293, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 295, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
 
-    /* "barfinex/_fast/orderbook.pyx":294
+    /* "barfinex/_fast/orderbook.pyx":296
  *         if not isinstance(levels, (list, tuple)):
  *             raise BookError(f"{self.symbol} {what}: expected a list of [price, size] pairs, "
  *                             f"got {type(levels).__name__}")             # <<<<<<<<<<<<<<
  *         n = len(levels)
- *         for i in range(n):
+ *         cdef bint is_list = PyList_CheckExact(levels)
 */
-    __pyx_t_8 = __Pyx_PyObject_GetAttrStr(((PyObject *)Py_TYPE(__pyx_v_levels)), __pyx_mstate_global->__pyx_n_u_name_2); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 294, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyObject_GetAttrStr(((PyObject *)Py_TYPE(__pyx_v_levels)), __pyx_mstate_global->__pyx_n_u_name_2); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 296, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
-    __pyx_t_9 = __Pyx_PyObject_FormatSimple(__pyx_t_8, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 294, __pyx_L1_error)
+    __pyx_t_9 = __Pyx_PyObject_FormatSimple(__pyx_t_8, __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 296, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_9);
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
     __pyx_t_10[0] = __pyx_t_6;
@@ -21962,7 +22017,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
     __pyx_t_10[3] = __pyx_mstate_global->__pyx_kp_u_expected_a_list_of_price_size_p;
     __pyx_t_10[4] = __pyx_t_9;
 
-    /* "barfinex/_fast/orderbook.pyx":293
+    /* "barfinex/_fast/orderbook.pyx":295
  *         cdef object entry
  *         if not isinstance(levels, (list, tuple)):
  *             raise BookError(f"{self.symbol} {what}: expected a list of [price, size] pairs, "             # <<<<<<<<<<<<<<
@@ -21978,7 +22033,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
     __pyx_t_12 |= __Pyx_PyUnicode_KIND_04(__pyx_t_10[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_10[2]) | __Pyx_PyUnicode_KIND_04(__pyx_t_10[4]);
     #endif
     __pyx_t_8 = __Pyx_PyUnicode_Join(__pyx_t_10, 5, __pyx_t_11, __pyx_t_12);
-    if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 293, __pyx_L1_error)
+    if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 295, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
@@ -22001,14 +22056,14 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
       __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
       __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 293, __pyx_L1_error)
+      if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 295, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_3);
     }
     __Pyx_Raise(__pyx_t_3, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __PYX_ERR(0, 293, __pyx_L1_error)
+    __PYX_ERR(0, 295, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":292
+    /* "barfinex/_fast/orderbook.pyx":294
  *         cdef int64_t price, size
  *         cdef object entry
  *         if not isinstance(levels, (list, tuple)):             # <<<<<<<<<<<<<<
@@ -22017,22 +22072,59 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":295
+  /* "barfinex/_fast/orderbook.pyx":297
  *             raise BookError(f"{self.symbol} {what}: expected a list of [price, size] pairs, "
  *                             f"got {type(levels).__name__}")
  *         n = len(levels)             # <<<<<<<<<<<<<<
- *         for i in range(n):
- *             entry = levels[i]
+ *         cdef bint is_list = PyList_CheckExact(levels)
+ *         self.scratch_price.reserve(self.scratch_price.size() + n)
 */
-  __pyx_t_11 = PyObject_Length(__pyx_v_levels); if (unlikely(__pyx_t_11 == ((Py_ssize_t)-1))) __PYX_ERR(0, 295, __pyx_L1_error)
+  __pyx_t_11 = PyObject_Length(__pyx_v_levels); if (unlikely(__pyx_t_11 == ((Py_ssize_t)-1))) __PYX_ERR(0, 297, __pyx_L1_error)
   __pyx_v_n = __pyx_t_11;
 
-  /* "barfinex/_fast/orderbook.pyx":296
+  /* "barfinex/_fast/orderbook.pyx":298
  *                             f"got {type(levels).__name__}")
  *         n = len(levels)
+ *         cdef bint is_list = PyList_CheckExact(levels)             # <<<<<<<<<<<<<<
+ *         self.scratch_price.reserve(self.scratch_price.size() + n)
+ *         self.scratch_size.reserve(self.scratch_size.size() + n)
+*/
+  __pyx_v_is_list = PyList_CheckExact(__pyx_v_levels);
+
+  /* "barfinex/_fast/orderbook.pyx":299
+ *         n = len(levels)
+ *         cdef bint is_list = PyList_CheckExact(levels)
+ *         self.scratch_price.reserve(self.scratch_price.size() + n)             # <<<<<<<<<<<<<<
+ *         self.scratch_size.reserve(self.scratch_size.size() + n)
+ *         for i in range(n):
+*/
+  try {
+    __pyx_v_self->scratch_price.reserve((__pyx_v_self->scratch_price.size() + __pyx_v_n));
+  } catch(...) {
+    __Pyx_CppExn2PyErr();
+    __PYX_ERR(0, 299, __pyx_L1_error)
+  }
+
+  /* "barfinex/_fast/orderbook.pyx":300
+ *         cdef bint is_list = PyList_CheckExact(levels)
+ *         self.scratch_price.reserve(self.scratch_price.size() + n)
+ *         self.scratch_size.reserve(self.scratch_size.size() + n)             # <<<<<<<<<<<<<<
+ *         for i in range(n):
+ *             entry = <object>PyList_GET_ITEM(levels, i) if is_list else levels[i]
+*/
+  try {
+    __pyx_v_self->scratch_size.reserve((__pyx_v_self->scratch_size.size() + __pyx_v_n));
+  } catch(...) {
+    __Pyx_CppExn2PyErr();
+    __PYX_ERR(0, 300, __pyx_L1_error)
+  }
+
+  /* "barfinex/_fast/orderbook.pyx":301
+ *         self.scratch_price.reserve(self.scratch_price.size() + n)
+ *         self.scratch_size.reserve(self.scratch_size.size() + n)
  *         for i in range(n):             # <<<<<<<<<<<<<<
- *             entry = levels[i]
- *             if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+ *             entry = <object>PyList_GET_ITEM(levels, i) if is_list else levels[i]
+ *             # Binance sends lists of two ASCII str: take that path without
 */
 
   __pyx_t_11 = __pyx_v_n;
@@ -22041,100 +22133,238 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
   for (__pyx_t_15 = 0; __pyx_t_15 < __pyx_t_14; __pyx_t_15+=1) {
     __pyx_v_i = __pyx_t_15;
 
-    /* "barfinex/_fast/orderbook.pyx":297
- *         n = len(levels)
+    /* "barfinex/_fast/orderbook.pyx":302
+ *         self.scratch_size.reserve(self.scratch_size.size() + n)
  *         for i in range(n):
- *             entry = levels[i]             # <<<<<<<<<<<<<<
- *             if not isinstance(entry, (list, tuple)) or len(entry) != 2:
- *                 raise BookError(f"{self.symbol} {what}[{i}]: expected a [price, size] pair, got {entry!r}")
+ *             entry = <object>PyList_GET_ITEM(levels, i) if is_list else levels[i]             # <<<<<<<<<<<<<<
+ *             # Binance sends lists of two ASCII str: take that path without
+ *             # the generic sequence protocol.
 */
-    __pyx_t_3 = __Pyx_GetItemInt(__pyx_v_levels, __pyx_v_i, Py_ssize_t, 1, PyLong_FromSsize_t, 1, 1, 1, __Pyx_ReferenceSharing_FunctionArgument); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 297, __pyx_L1_error)
-    __Pyx_GOTREF(__pyx_t_3);
+    if (__pyx_v_is_list) {
+      __pyx_t_16 = PyList_GET_ITEM(__pyx_v_levels, __pyx_v_i);
+
+      __Pyx_INCREF(((PyObject *)__pyx_t_16));
+      __pyx_t_3 = ((PyObject *)__pyx_t_16);
+
+    } else {
+      __pyx_t_5 = __Pyx_GetItemInt(__pyx_v_levels, __pyx_v_i, Py_ssize_t, 1, PyLong_FromSsize_t, 1, 1, 1, __Pyx_ReferenceSharing_FunctionArgument); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 302, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_5);
+      __pyx_t_3 = __pyx_t_5;
+      __pyx_t_5 = 0;
+    }
     __Pyx_XDECREF_SET(__pyx_v_entry, __pyx_t_3);
     __pyx_t_3 = 0;
 
-    /* "barfinex/_fast/orderbook.pyx":298
- *         for i in range(n):
- *             entry = levels[i]
- *             if not isinstance(entry, (list, tuple)) or len(entry) != 2:             # <<<<<<<<<<<<<<
- *                 raise BookError(f"{self.symbol} {what}[{i}]: expected a [price, size] pair, got {entry!r}")
- *             if not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):
+    /* "barfinex/_fast/orderbook.pyx":305
+ *             # Binance sends lists of two ASCII str: take that path without
+ *             # the generic sequence protocol.
+ *             if PyList_CheckExact(entry) and PyList_GET_SIZE(entry) == 2 \             # <<<<<<<<<<<<<<
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 0)) \
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 1)):
 */
-    __pyx_t_16 = PyList_Check(__pyx_v_entry); 
-    if (!__pyx_t_16) {
+    __pyx_t_1 = PyList_CheckExact(__pyx_v_entry);
+
+    if (__pyx_t_1) {
 
     } else {
 
-      __pyx_t_1 = __pyx_t_16;
-
-      goto __pyx_L11_bool_binop_done;
-    }
-    __pyx_t_16 = PyTuple_Check(__pyx_v_entry); 
-
-    __pyx_t_1 = __pyx_t_16;
-
-    __pyx_L11_bool_binop_done:;
-    __pyx_t_16 = (!__pyx_t_1);
-
-
-    if (!__pyx_t_16) {
-
-    } else {
-
-      __pyx_t_2 = __pyx_t_16;
+      __pyx_t_2 = __pyx_t_1;
 
       goto __pyx_L9_bool_binop_done;
     }
-    __pyx_t_17 = PyObject_Length(__pyx_v_entry); if (unlikely(__pyx_t_17 == ((Py_ssize_t)-1))) __PYX_ERR(0, 298, __pyx_L1_error)
-    __pyx_t_16 = (__pyx_t_17 != 2);
+
+    /* "barfinex/_fast/orderbook.pyx":306
+ *             # the generic sequence protocol.
+ *             if PyList_CheckExact(entry) and PyList_GET_SIZE(entry) == 2 \
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 0)) \             # <<<<<<<<<<<<<<
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 1)):
+ *                 ps = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 0), &pn)
+*/
+    __pyx_t_1 = (PyList_GET_SIZE(__pyx_v_entry) == 2);
+
+    if (__pyx_t_1) {
+
+    } else {
+
+      __pyx_t_2 = __pyx_t_1;
+
+      goto __pyx_L9_bool_binop_done;
+    }
+
+    /* "barfinex/_fast/orderbook.pyx":307
+ *             if PyList_CheckExact(entry) and PyList_GET_SIZE(entry) == 2 \
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 0)) \
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 1)):             # <<<<<<<<<<<<<<
+ *                 ps = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 0), &pn)
+ *                 qs = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 1), &qn)
+*/
+    __pyx_t_16 = PyList_GET_ITEM(__pyx_v_entry, 0);
+
+
+    /* "barfinex/_fast/orderbook.pyx":306
+ *             # the generic sequence protocol.
+ *             if PyList_CheckExact(entry) and PyList_GET_SIZE(entry) == 2 \
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 0)) \             # <<<<<<<<<<<<<<
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 1)):
+ *                 ps = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 0), &pn)
+*/
+    __pyx_t_1 = PyUnicode_CheckExact(((PyObject *)__pyx_t_16));
+
+
+    if (__pyx_t_1) {
+
+    } else {
+
+      __pyx_t_2 = __pyx_t_1;
+
+      goto __pyx_L9_bool_binop_done;
+    }
+
+    /* "barfinex/_fast/orderbook.pyx":307
+ *             if PyList_CheckExact(entry) and PyList_GET_SIZE(entry) == 2 \
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 0)) \
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 1)):             # <<<<<<<<<<<<<<
+ *                 ps = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 0), &pn)
+ *                 qs = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 1), &qn)
+*/
+    __pyx_t_16 = PyList_GET_ITEM(__pyx_v_entry, 1);
+
+    __pyx_t_1 = PyUnicode_CheckExact(((PyObject *)__pyx_t_16));
 
 
 
-    __pyx_t_2 = __pyx_t_16;
+    __pyx_t_2 = __pyx_t_1;
 
     __pyx_L9_bool_binop_done:;
+
+    /* "barfinex/_fast/orderbook.pyx":305
+ *             # Binance sends lists of two ASCII str: take that path without
+ *             # the generic sequence protocol.
+ *             if PyList_CheckExact(entry) and PyList_GET_SIZE(entry) == 2 \             # <<<<<<<<<<<<<<
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 0)) \
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 1)):
+*/
+    if (__pyx_t_2) {
+
+
+      /* "barfinex/_fast/orderbook.pyx":308
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 0)) \
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 1)):
+ *                 ps = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 0), &pn)             # <<<<<<<<<<<<<<
+ *                 qs = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 1), &qn)
+ *             elif not isinstance(entry, (list, tuple)) or len(entry) != 2:
+*/
+      __pyx_t_16 = PyList_GET_ITEM(__pyx_v_entry, 0);
+
+      __pyx_t_17 = PyUnicode_AsUTF8AndSize(((PyObject *)__pyx_t_16), (&__pyx_v_pn)); if (unlikely(__pyx_t_17 == ((void *)NULL))) __PYX_ERR(0, 308, __pyx_L1_error)
+      __pyx_v_ps = __pyx_t_17;
+
+
+      /* "barfinex/_fast/orderbook.pyx":309
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 1)):
+ *                 ps = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 0), &pn)
+ *                 qs = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 1), &qn)             # <<<<<<<<<<<<<<
+ *             elif not isinstance(entry, (list, tuple)) or len(entry) != 2:
+ *                 raise BookError(f"{self.symbol} {what}[{i}]: expected a [price, size] pair, got {entry!r}")
+*/
+      __pyx_t_16 = PyList_GET_ITEM(__pyx_v_entry, 1);
+
+      __pyx_t_17 = PyUnicode_AsUTF8AndSize(((PyObject *)__pyx_t_16), (&__pyx_v_qn)); if (unlikely(__pyx_t_17 == ((void *)NULL))) __PYX_ERR(0, 309, __pyx_L1_error)
+      __pyx_v_qs = __pyx_t_17;
+
+
+      /* "barfinex/_fast/orderbook.pyx":305
+ *             # Binance sends lists of two ASCII str: take that path without
+ *             # the generic sequence protocol.
+ *             if PyList_CheckExact(entry) and PyList_GET_SIZE(entry) == 2 \             # <<<<<<<<<<<<<<
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 0)) \
+ *                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 1)):
+*/
+      goto __pyx_L8;
+    }
+
+    /* "barfinex/_fast/orderbook.pyx":310
+ *                 ps = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 0), &pn)
+ *                 qs = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 1), &qn)
+ *             elif not isinstance(entry, (list, tuple)) or len(entry) != 2:             # <<<<<<<<<<<<<<
+ *                 raise BookError(f"{self.symbol} {what}[{i}]: expected a [price, size] pair, got {entry!r}")
+ *             elif not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):
+*/
+    __pyx_t_18 = PyList_Check(__pyx_v_entry); 
+    if (!__pyx_t_18) {
+
+    } else {
+
+      __pyx_t_1 = __pyx_t_18;
+
+      goto __pyx_L15_bool_binop_done;
+    }
+    __pyx_t_18 = PyTuple_Check(__pyx_v_entry); 
+
+    __pyx_t_1 = __pyx_t_18;
+
+    __pyx_L15_bool_binop_done:;
+    __pyx_t_18 = (!__pyx_t_1);
+
+
+    if (!__pyx_t_18) {
+
+    } else {
+
+      __pyx_t_2 = __pyx_t_18;
+
+      goto __pyx_L13_bool_binop_done;
+    }
+    __pyx_t_19 = PyObject_Length(__pyx_v_entry); if (unlikely(__pyx_t_19 == ((Py_ssize_t)-1))) __PYX_ERR(0, 310, __pyx_L1_error)
+    __pyx_t_18 = (__pyx_t_19 != 2);
+
+
+
+    __pyx_t_2 = __pyx_t_18;
+
+    __pyx_L13_bool_binop_done:;
     if (unlikely(__pyx_t_2)) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":299
- *             entry = levels[i]
- *             if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+      /* "barfinex/_fast/orderbook.pyx":311
+ *                 qs = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 1), &qn)
+ *             elif not isinstance(entry, (list, tuple)) or len(entry) != 2:
  *                 raise BookError(f"{self.symbol} {what}[{i}]: expected a [price, size] pair, got {entry!r}")             # <<<<<<<<<<<<<<
- *             if not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):
+ *             elif not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):
  *                 raise BookError(f"{self.symbol} {what}[{i}]: price and size must be decimal strings, "
 */
       __pyx_t_5 = NULL;
-      __Pyx_GetModuleGlobalName(__pyx_t_8, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 299, __pyx_L1_error)
+      __Pyx_GetModuleGlobalName(__pyx_t_8, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 311, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_8);
-      __pyx_t_4 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 299, __pyx_L1_error)
+      __pyx_t_4 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 311, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_4);
-      __pyx_t_9 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 299, __pyx_L1_error)
+      __pyx_t_9 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 311, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_9);
-      __pyx_t_7 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 299, __pyx_L1_error)
+      __pyx_t_7 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 311, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
-      __pyx_t_6 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_entry), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 299, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_entry), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 311, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
-      __pyx_t_18[0] = __pyx_t_4;
-      __pyx_t_18[1] = __pyx_mstate_global->__pyx_kp_u__7;
-      __pyx_t_18[2] = __pyx_t_9;
-      __pyx_t_18[3] = __pyx_mstate_global->__pyx_kp_u__8;
-      __pyx_t_18[4] = __pyx_t_7;
-      __pyx_t_18[5] = __pyx_mstate_global->__pyx_kp_u_expected_a_price_size_pair_got;
-      __pyx_t_18[6] = __pyx_t_6;
-      __pyx_t_17 = 40;
+      __pyx_t_20[0] = __pyx_t_4;
+      __pyx_t_20[1] = __pyx_mstate_global->__pyx_kp_u__7;
+      __pyx_t_20[2] = __pyx_t_9;
+      __pyx_t_20[3] = __pyx_mstate_global->__pyx_kp_u__8;
+      __pyx_t_20[4] = __pyx_t_7;
+      __pyx_t_20[5] = __pyx_mstate_global->__pyx_kp_u_expected_a_price_size_pair_got;
+      __pyx_t_20[6] = __pyx_t_6;
+      __pyx_t_19 = 40;
       #if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH
       for (Py_ssize_t i=0; i <= 6; i += 2) {
-        Py_ssize_t l = __Pyx_PyUnicode_GET_LENGTH(__pyx_t_18[i]);
-        __pyx_t_17 += l;
+        Py_ssize_t l = __Pyx_PyUnicode_GET_LENGTH(__pyx_t_20[i]);
+        __pyx_t_19 += l;
       }
       #endif
       __pyx_t_12 = 0;
       #if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH
-      __pyx_t_12 |= __Pyx_PyUnicode_KIND_04(__pyx_t_18[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_18[2]) | __Pyx_PyUnicode_KIND_04(__pyx_t_18[6]);
+      __pyx_t_12 |= __Pyx_PyUnicode_KIND_04(__pyx_t_20[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_20[2]) | __Pyx_PyUnicode_KIND_04(__pyx_t_20[6]);
       #endif
-      __pyx_t_19 = __Pyx_PyUnicode_Join(__pyx_t_18, 7, __pyx_t_17, __pyx_t_12);
-      if (unlikely(!__pyx_t_19)) __PYX_ERR(0, 299, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_19);
+      __pyx_t_21 = __Pyx_PyUnicode_Join(__pyx_t_20, 7, __pyx_t_19, __pyx_t_12);
+      if (unlikely(!__pyx_t_21)) __PYX_ERR(0, 311, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_21);
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
       __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
@@ -22152,39 +22382,39 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
       }
       #endif
       {
-        PyObject *__pyx_callargs[2] = {__pyx_t_5, __pyx_t_19};
+        PyObject *__pyx_callargs[2] = {__pyx_t_5, __pyx_t_21};
         __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_8, __pyx_callargs+__pyx_t_13, (2-__pyx_t_13) | (__pyx_t_13*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_5); __pyx_t_5 = 0;
-        __Pyx_DECREF(__pyx_t_19); __pyx_t_19 = 0;
+        __Pyx_DECREF(__pyx_t_21); __pyx_t_21 = 0;
         __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 299, __pyx_L1_error)
+        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 311, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_3);
       }
       __Pyx_Raise(__pyx_t_3, 0, 0, 0);
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      __PYX_ERR(0, 299, __pyx_L1_error)
+      __PYX_ERR(0, 311, __pyx_L1_error)
 
-      /* "barfinex/_fast/orderbook.pyx":298
- *         for i in range(n):
- *             entry = levels[i]
- *             if not isinstance(entry, (list, tuple)) or len(entry) != 2:             # <<<<<<<<<<<<<<
+      /* "barfinex/_fast/orderbook.pyx":310
+ *                 ps = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 0), &pn)
+ *                 qs = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 1), &qn)
+ *             elif not isinstance(entry, (list, tuple)) or len(entry) != 2:             # <<<<<<<<<<<<<<
  *                 raise BookError(f"{self.symbol} {what}[{i}]: expected a [price, size] pair, got {entry!r}")
- *             if not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):
+ *             elif not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":300
- *             if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+    /* "barfinex/_fast/orderbook.pyx":312
+ *             elif not isinstance(entry, (list, tuple)) or len(entry) != 2:
  *                 raise BookError(f"{self.symbol} {what}[{i}]: expected a [price, size] pair, got {entry!r}")
- *             if not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):             # <<<<<<<<<<<<<<
+ *             elif not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):             # <<<<<<<<<<<<<<
  *                 raise BookError(f"{self.symbol} {what}[{i}]: price and size must be decimal strings, "
  *                                 f"got {entry!r}")
 */
-    __pyx_t_3 = __Pyx_GetItemInt(__pyx_v_entry, 0, long, 1, __Pyx_PyLong_From_long, 0, 1, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 300, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_GetItemInt(__pyx_v_entry, 0, long, 1, __Pyx_PyLong_From_long, 0, 1, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 312, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_16 = __pyx_f_8barfinex_5_fast_9orderbook__text(__pyx_t_3, (&__pyx_v_ps), (&__pyx_v_pn)); if (unlikely(__pyx_t_16 == ((int)-1))) __PYX_ERR(0, 300, __pyx_L1_error)
+    __pyx_t_18 = __pyx_f_8barfinex_5_fast_9orderbook__text(__pyx_t_3, (&__pyx_v_ps), (&__pyx_v_pn)); if (unlikely(__pyx_t_18 == ((int)-1))) __PYX_ERR(0, 312, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __pyx_t_1 = (!__pyx_t_16);
+    __pyx_t_1 = (!__pyx_t_18);
 
 
     if (!__pyx_t_1) {
@@ -22193,76 +22423,76 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
 
       __pyx_t_2 = __pyx_t_1;
 
-      goto __pyx_L14_bool_binop_done;
+      goto __pyx_L17_bool_binop_done;
     }
-    __pyx_t_3 = __Pyx_GetItemInt(__pyx_v_entry, 1, long, 1, __Pyx_PyLong_From_long, 0, 1, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 300, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_GetItemInt(__pyx_v_entry, 1, long, 1, __Pyx_PyLong_From_long, 0, 1, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 312, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook__text(__pyx_t_3, (&__pyx_v_qs), (&__pyx_v_qn)); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 300, __pyx_L1_error)
+    __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook__text(__pyx_t_3, (&__pyx_v_qs), (&__pyx_v_qn)); if (unlikely(__pyx_t_1 == ((int)-1))) __PYX_ERR(0, 312, __pyx_L1_error)
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-    __pyx_t_16 = (!__pyx_t_1);
+    __pyx_t_18 = (!__pyx_t_1);
 
 
 
-    __pyx_t_2 = __pyx_t_16;
+    __pyx_t_2 = __pyx_t_18;
 
-    __pyx_L14_bool_binop_done:;
+    __pyx_L17_bool_binop_done:;
     if (unlikely(__pyx_t_2)) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":301
+      /* "barfinex/_fast/orderbook.pyx":313
  *                 raise BookError(f"{self.symbol} {what}[{i}]: expected a [price, size] pair, got {entry!r}")
- *             if not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):
+ *             elif not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):
  *                 raise BookError(f"{self.symbol} {what}[{i}]: price and size must be decimal strings, "             # <<<<<<<<<<<<<<
  *                                 f"got {entry!r}")
  *             price = parse_fixed_c(ps, pn, self.price_decimals, &ok_p)
 */
       __pyx_t_8 = NULL;
-      __Pyx_GetModuleGlobalName(__pyx_t_19, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_19)) __PYX_ERR(0, 301, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_19);
-      __pyx_t_5 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 301, __pyx_L1_error)
+      __Pyx_GetModuleGlobalName(__pyx_t_21, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_21)) __PYX_ERR(0, 313, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_21);
+      __pyx_t_5 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 313, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
-      __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 301, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 313, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
-      __pyx_t_7 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 301, __pyx_L1_error)
+      __pyx_t_7 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 313, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
 
-      /* "barfinex/_fast/orderbook.pyx":302
- *             if not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):
+      /* "barfinex/_fast/orderbook.pyx":314
+ *             elif not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):
  *                 raise BookError(f"{self.symbol} {what}[{i}]: price and size must be decimal strings, "
  *                                 f"got {entry!r}")             # <<<<<<<<<<<<<<
  *             price = parse_fixed_c(ps, pn, self.price_decimals, &ok_p)
  *             size = parse_fixed_c(qs, qn, self.size_decimals, &ok_q)
 */
-      __pyx_t_9 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_entry), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 302, __pyx_L1_error)
+      __pyx_t_9 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_v_entry), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 314, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_9);
-      __pyx_t_18[0] = __pyx_t_5;
-      __pyx_t_18[1] = __pyx_mstate_global->__pyx_kp_u__7;
-      __pyx_t_18[2] = __pyx_t_6;
-      __pyx_t_18[3] = __pyx_mstate_global->__pyx_kp_u__8;
-      __pyx_t_18[4] = __pyx_t_7;
-      __pyx_t_18[5] = __pyx_mstate_global->__pyx_kp_u_price_and_size_must_be_decimal;
-      __pyx_t_18[6] = __pyx_t_9;
+      __pyx_t_20[0] = __pyx_t_5;
+      __pyx_t_20[1] = __pyx_mstate_global->__pyx_kp_u__7;
+      __pyx_t_20[2] = __pyx_t_6;
+      __pyx_t_20[3] = __pyx_mstate_global->__pyx_kp_u__8;
+      __pyx_t_20[4] = __pyx_t_7;
+      __pyx_t_20[5] = __pyx_mstate_global->__pyx_kp_u_price_and_size_must_be_decimal;
+      __pyx_t_20[6] = __pyx_t_9;
 
-      /* "barfinex/_fast/orderbook.pyx":301
+      /* "barfinex/_fast/orderbook.pyx":313
  *                 raise BookError(f"{self.symbol} {what}[{i}]: expected a [price, size] pair, got {entry!r}")
- *             if not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):
+ *             elif not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):
  *                 raise BookError(f"{self.symbol} {what}[{i}]: price and size must be decimal strings, "             # <<<<<<<<<<<<<<
  *                                 f"got {entry!r}")
  *             price = parse_fixed_c(ps, pn, self.price_decimals, &ok_p)
 */
-      __pyx_t_17 = 49;
+      __pyx_t_19 = 49;
       #if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH
       for (Py_ssize_t i=0; i <= 6; i += 2) {
-        Py_ssize_t l = __Pyx_PyUnicode_GET_LENGTH(__pyx_t_18[i]);
-        __pyx_t_17 += l;
+        Py_ssize_t l = __Pyx_PyUnicode_GET_LENGTH(__pyx_t_20[i]);
+        __pyx_t_19 += l;
       }
       #endif
       __pyx_t_12 = 0;
       #if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH
-      __pyx_t_12 |= __Pyx_PyUnicode_KIND_04(__pyx_t_18[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_18[2]) | __Pyx_PyUnicode_KIND_04(__pyx_t_18[6]);
+      __pyx_t_12 |= __Pyx_PyUnicode_KIND_04(__pyx_t_20[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_20[2]) | __Pyx_PyUnicode_KIND_04(__pyx_t_20[6]);
       #endif
-      __pyx_t_4 = __Pyx_PyUnicode_Join(__pyx_t_18, 7, __pyx_t_17, __pyx_t_12);
-      if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 301, __pyx_L1_error)
+      __pyx_t_4 = __Pyx_PyUnicode_Join(__pyx_t_20, 7, __pyx_t_19, __pyx_t_12);
+      if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 313, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_4);
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
@@ -22270,39 +22500,40 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
       __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
       __pyx_t_13 = 1;
       #if CYTHON_UNPACK_METHODS
-      if (unlikely(PyMethod_Check(__pyx_t_19))) {
-        __pyx_t_8 = PyMethod_GET_SELF(__pyx_t_19);
+      if (unlikely(PyMethod_Check(__pyx_t_21))) {
+        __pyx_t_8 = PyMethod_GET_SELF(__pyx_t_21);
         assert(__pyx_t_8);
-        PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_19);
+        PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_21);
         __Pyx_INCREF(__pyx_t_8);
         __Pyx_INCREF(__pyx__function);
-        __Pyx_DECREF_SET(__pyx_t_19, __pyx__function);
+        __Pyx_DECREF_SET(__pyx_t_21, __pyx__function);
         __pyx_t_13 = 0;
       }
       #endif
       {
         PyObject *__pyx_callargs[2] = {__pyx_t_8, __pyx_t_4};
-        __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_19, __pyx_callargs+__pyx_t_13, (2-__pyx_t_13) | (__pyx_t_13*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+        __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_21, __pyx_callargs+__pyx_t_13, (2-__pyx_t_13) | (__pyx_t_13*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_8); __pyx_t_8 = 0;
         __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-        __Pyx_DECREF(__pyx_t_19); __pyx_t_19 = 0;
-        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 301, __pyx_L1_error)
+        __Pyx_DECREF(__pyx_t_21); __pyx_t_21 = 0;
+        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 313, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_3);
       }
       __Pyx_Raise(__pyx_t_3, 0, 0, 0);
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      __PYX_ERR(0, 301, __pyx_L1_error)
+      __PYX_ERR(0, 313, __pyx_L1_error)
 
-      /* "barfinex/_fast/orderbook.pyx":300
- *             if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+      /* "barfinex/_fast/orderbook.pyx":312
+ *             elif not isinstance(entry, (list, tuple)) or len(entry) != 2:
  *                 raise BookError(f"{self.symbol} {what}[{i}]: expected a [price, size] pair, got {entry!r}")
- *             if not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):             # <<<<<<<<<<<<<<
+ *             elif not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):             # <<<<<<<<<<<<<<
  *                 raise BookError(f"{self.symbol} {what}[{i}]: price and size must be decimal strings, "
  *                                 f"got {entry!r}")
 */
     }
+    __pyx_L8:;
 
-    /* "barfinex/_fast/orderbook.pyx":303
+    /* "barfinex/_fast/orderbook.pyx":315
  *                 raise BookError(f"{self.symbol} {what}[{i}]: price and size must be decimal strings, "
  *                                 f"got {entry!r}")
  *             price = parse_fixed_c(ps, pn, self.price_decimals, &ok_p)             # <<<<<<<<<<<<<<
@@ -22311,7 +22542,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
 */
     __pyx_v_price = __pyx_f_8barfinex_5_fast_10fixedpoint_parse_fixed_c(__pyx_v_ps, __pyx_v_pn, __pyx_v_self->price_decimals, (&__pyx_v_ok_p));
 
-    /* "barfinex/_fast/orderbook.pyx":304
+    /* "barfinex/_fast/orderbook.pyx":316
  *                                 f"got {entry!r}")
  *             price = parse_fixed_c(ps, pn, self.price_decimals, &ok_p)
  *             size = parse_fixed_c(qs, qn, self.size_decimals, &ok_q)             # <<<<<<<<<<<<<<
@@ -22320,7 +22551,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
 */
     __pyx_v_size = __pyx_f_8barfinex_5_fast_10fixedpoint_parse_fixed_c(__pyx_v_qs, __pyx_v_qn, __pyx_v_self->size_decimals, (&__pyx_v_ok_q));
 
-    /* "barfinex/_fast/orderbook.pyx":305
+    /* "barfinex/_fast/orderbook.pyx":317
  *             price = parse_fixed_c(ps, pn, self.price_decimals, &ok_p)
  *             size = parse_fixed_c(qs, qn, self.size_decimals, &ok_q)
  *             if not ok_p:             # <<<<<<<<<<<<<<
@@ -22332,69 +22563,69 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
     if (unlikely(__pyx_t_2)) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":306
+      /* "barfinex/_fast/orderbook.pyx":318
  *             size = parse_fixed_c(qs, qn, self.size_decimals, &ok_q)
  *             if not ok_p:
  *                 raise BookError(f"{self.symbol} {what}[{i}]: price {entry[0]!r} is not a decimal "             # <<<<<<<<<<<<<<
  *                                 f"with at most {self.price_decimals} places")
  *             if not ok_q:
 */
-      __pyx_t_19 = NULL;
-      __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 306, __pyx_L1_error)
+      __pyx_t_21 = NULL;
+      __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 318, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_4);
-      __pyx_t_8 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 306, __pyx_L1_error)
+      __pyx_t_8 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 318, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_8);
-      __pyx_t_9 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 306, __pyx_L1_error)
+      __pyx_t_9 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 318, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_9);
-      __pyx_t_7 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 306, __pyx_L1_error)
+      __pyx_t_7 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 318, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
-      __pyx_t_6 = __Pyx_GetItemInt(__pyx_v_entry, 0, long, 1, __Pyx_PyLong_From_long, 0, 1, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 306, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_GetItemInt(__pyx_v_entry, 0, long, 1, __Pyx_PyLong_From_long, 0, 1, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 318, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
-      __pyx_t_5 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_t_6), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 306, __pyx_L1_error)
+      __pyx_t_5 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_t_6), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 318, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
 
-      /* "barfinex/_fast/orderbook.pyx":307
+      /* "barfinex/_fast/orderbook.pyx":319
  *             if not ok_p:
  *                 raise BookError(f"{self.symbol} {what}[{i}]: price {entry[0]!r} is not a decimal "
  *                                 f"with at most {self.price_decimals} places")             # <<<<<<<<<<<<<<
  *             if not ok_q:
  *                 raise BookError(f"{self.symbol} {what}[{i}]: size {entry[1]!r} is not a decimal "
 */
-      __pyx_t_6 = __Pyx_PyUnicode_From_int(__pyx_v_self->price_decimals, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 307, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyUnicode_From_int(__pyx_v_self->price_decimals, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 319, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
-      __pyx_t_20[0] = __pyx_t_8;
-      __pyx_t_20[1] = __pyx_mstate_global->__pyx_kp_u__7;
-      __pyx_t_20[2] = __pyx_t_9;
-      __pyx_t_20[3] = __pyx_mstate_global->__pyx_kp_u__8;
-      __pyx_t_20[4] = __pyx_t_7;
-      __pyx_t_20[5] = __pyx_mstate_global->__pyx_kp_u_price;
-      __pyx_t_20[6] = __pyx_t_5;
-      __pyx_t_20[7] = __pyx_mstate_global->__pyx_kp_u_is_not_a_decimal_with_at_most;
-      __pyx_t_20[8] = __pyx_t_6;
-      __pyx_t_20[9] = __pyx_mstate_global->__pyx_kp_u_places;
+      __pyx_t_22[0] = __pyx_t_8;
+      __pyx_t_22[1] = __pyx_mstate_global->__pyx_kp_u__7;
+      __pyx_t_22[2] = __pyx_t_9;
+      __pyx_t_22[3] = __pyx_mstate_global->__pyx_kp_u__8;
+      __pyx_t_22[4] = __pyx_t_7;
+      __pyx_t_22[5] = __pyx_mstate_global->__pyx_kp_u_price;
+      __pyx_t_22[6] = __pyx_t_5;
+      __pyx_t_22[7] = __pyx_mstate_global->__pyx_kp_u_is_not_a_decimal_with_at_most;
+      __pyx_t_22[8] = __pyx_t_6;
+      __pyx_t_22[9] = __pyx_mstate_global->__pyx_kp_u_places;
 
-      /* "barfinex/_fast/orderbook.pyx":306
+      /* "barfinex/_fast/orderbook.pyx":318
  *             size = parse_fixed_c(qs, qn, self.size_decimals, &ok_q)
  *             if not ok_p:
  *                 raise BookError(f"{self.symbol} {what}[{i}]: price {entry[0]!r} is not a decimal "             # <<<<<<<<<<<<<<
  *                                 f"with at most {self.price_decimals} places")
  *             if not ok_q:
 */
-      __pyx_t_17 = 49;
+      __pyx_t_19 = 49;
       #if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH
       for (Py_ssize_t i=0; i <= 8; i += 2) {
-        Py_ssize_t l = __Pyx_PyUnicode_GET_LENGTH(__pyx_t_20[i]);
-        __pyx_t_17 += l;
+        Py_ssize_t l = __Pyx_PyUnicode_GET_LENGTH(__pyx_t_22[i]);
+        __pyx_t_19 += l;
       }
       #endif
       __pyx_t_12 = 0;
       #if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH
-      __pyx_t_12 |= __Pyx_PyUnicode_KIND_04(__pyx_t_20[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_20[2]) | __Pyx_PyUnicode_KIND_04(__pyx_t_20[6]);
+      __pyx_t_12 |= __Pyx_PyUnicode_KIND_04(__pyx_t_22[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_22[2]) | __Pyx_PyUnicode_KIND_04(__pyx_t_22[6]);
       #endif
-      __pyx_t_21 = __Pyx_PyUnicode_Join(__pyx_t_20, 10, __pyx_t_17, __pyx_t_12);
-      if (unlikely(!__pyx_t_21)) __PYX_ERR(0, 306, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_21);
+      __pyx_t_23 = __Pyx_PyUnicode_Join(__pyx_t_22, 10, __pyx_t_19, __pyx_t_12);
+      if (unlikely(!__pyx_t_23)) __PYX_ERR(0, 318, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_23);
       __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
       __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
@@ -22403,29 +22634,29 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
       __pyx_t_13 = 1;
       #if CYTHON_UNPACK_METHODS
       if (unlikely(PyMethod_Check(__pyx_t_4))) {
-        __pyx_t_19 = PyMethod_GET_SELF(__pyx_t_4);
-        assert(__pyx_t_19);
+        __pyx_t_21 = PyMethod_GET_SELF(__pyx_t_4);
+        assert(__pyx_t_21);
         PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_4);
-        __Pyx_INCREF(__pyx_t_19);
+        __Pyx_INCREF(__pyx_t_21);
         __Pyx_INCREF(__pyx__function);
         __Pyx_DECREF_SET(__pyx_t_4, __pyx__function);
         __pyx_t_13 = 0;
       }
       #endif
       {
-        PyObject *__pyx_callargs[2] = {__pyx_t_19, __pyx_t_21};
+        PyObject *__pyx_callargs[2] = {__pyx_t_21, __pyx_t_23};
         __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_13, (2-__pyx_t_13) | (__pyx_t_13*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
-        __Pyx_XDECREF(__pyx_t_19); __pyx_t_19 = 0;
-        __Pyx_DECREF(__pyx_t_21); __pyx_t_21 = 0;
+        __Pyx_XDECREF(__pyx_t_21); __pyx_t_21 = 0;
+        __Pyx_DECREF(__pyx_t_23); __pyx_t_23 = 0;
         __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 306, __pyx_L1_error)
+        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 318, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_3);
       }
       __Pyx_Raise(__pyx_t_3, 0, 0, 0);
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      __PYX_ERR(0, 306, __pyx_L1_error)
+      __PYX_ERR(0, 318, __pyx_L1_error)
 
-      /* "barfinex/_fast/orderbook.pyx":305
+      /* "barfinex/_fast/orderbook.pyx":317
  *             price = parse_fixed_c(ps, pn, self.price_decimals, &ok_p)
  *             size = parse_fixed_c(qs, qn, self.size_decimals, &ok_q)
  *             if not ok_p:             # <<<<<<<<<<<<<<
@@ -22434,7 +22665,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":308
+    /* "barfinex/_fast/orderbook.pyx":320
  *                 raise BookError(f"{self.symbol} {what}[{i}]: price {entry[0]!r} is not a decimal "
  *                                 f"with at most {self.price_decimals} places")
  *             if not ok_q:             # <<<<<<<<<<<<<<
@@ -22446,100 +22677,100 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
     if (unlikely(__pyx_t_2)) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":309
+      /* "barfinex/_fast/orderbook.pyx":321
  *                                 f"with at most {self.price_decimals} places")
  *             if not ok_q:
  *                 raise BookError(f"{self.symbol} {what}[{i}]: size {entry[1]!r} is not a decimal "             # <<<<<<<<<<<<<<
  *                                 f"with at most {self.size_decimals} places")
- *             self._check_level(price, size, what, i)
+ *             if price <= 0 or price % self.tick_size or size < 0 or size % self.step_size:
 */
       __pyx_t_4 = NULL;
-      __Pyx_GetModuleGlobalName(__pyx_t_21, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_21)) __PYX_ERR(0, 309, __pyx_L1_error)
+      __Pyx_GetModuleGlobalName(__pyx_t_23, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_23)) __PYX_ERR(0, 321, __pyx_L1_error)
+      __Pyx_GOTREF(__pyx_t_23);
+      __pyx_t_21 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_21)) __PYX_ERR(0, 321, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_21);
-      __pyx_t_19 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_19)) __PYX_ERR(0, 309, __pyx_L1_error)
-      __Pyx_GOTREF(__pyx_t_19);
-      __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 309, __pyx_L1_error)
+      __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 321, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
-      __pyx_t_5 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 309, __pyx_L1_error)
+      __pyx_t_5 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 321, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
-      __pyx_t_7 = __Pyx_GetItemInt(__pyx_v_entry, 1, long, 1, __Pyx_PyLong_From_long, 0, 1, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 309, __pyx_L1_error)
+      __pyx_t_7 = __Pyx_GetItemInt(__pyx_v_entry, 1, long, 1, __Pyx_PyLong_From_long, 0, 1, 1, __Pyx_ReferenceSharing_OwnStrongReference); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 321, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
-      __pyx_t_9 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_t_7), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 309, __pyx_L1_error)
+      __pyx_t_9 = __Pyx_PyObject_FormatSimpleAndDecref(PyObject_Repr(__pyx_t_7), __pyx_mstate_global->__pyx_empty_unicode); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 321, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_9);
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
 
-      /* "barfinex/_fast/orderbook.pyx":310
+      /* "barfinex/_fast/orderbook.pyx":322
  *             if not ok_q:
  *                 raise BookError(f"{self.symbol} {what}[{i}]: size {entry[1]!r} is not a decimal "
  *                                 f"with at most {self.size_decimals} places")             # <<<<<<<<<<<<<<
- *             self._check_level(price, size, what, i)
- *             self.scratch_price.push_back(price)
+ *             if price <= 0 or price % self.tick_size or size < 0 or size % self.step_size:
+ *                 self._check_level(price, size, what, i)
 */
-      __pyx_t_7 = __Pyx_PyUnicode_From_int(__pyx_v_self->size_decimals, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 310, __pyx_L1_error)
+      __pyx_t_7 = __Pyx_PyUnicode_From_int(__pyx_v_self->size_decimals, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 322, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
-      __pyx_t_20[0] = __pyx_t_19;
-      __pyx_t_20[1] = __pyx_mstate_global->__pyx_kp_u__7;
-      __pyx_t_20[2] = __pyx_t_6;
-      __pyx_t_20[3] = __pyx_mstate_global->__pyx_kp_u__8;
-      __pyx_t_20[4] = __pyx_t_5;
-      __pyx_t_20[5] = __pyx_mstate_global->__pyx_kp_u_size_2;
-      __pyx_t_20[6] = __pyx_t_9;
-      __pyx_t_20[7] = __pyx_mstate_global->__pyx_kp_u_is_not_a_decimal_with_at_most;
-      __pyx_t_20[8] = __pyx_t_7;
-      __pyx_t_20[9] = __pyx_mstate_global->__pyx_kp_u_places;
+      __pyx_t_22[0] = __pyx_t_21;
+      __pyx_t_22[1] = __pyx_mstate_global->__pyx_kp_u__7;
+      __pyx_t_22[2] = __pyx_t_6;
+      __pyx_t_22[3] = __pyx_mstate_global->__pyx_kp_u__8;
+      __pyx_t_22[4] = __pyx_t_5;
+      __pyx_t_22[5] = __pyx_mstate_global->__pyx_kp_u_size_2;
+      __pyx_t_22[6] = __pyx_t_9;
+      __pyx_t_22[7] = __pyx_mstate_global->__pyx_kp_u_is_not_a_decimal_with_at_most;
+      __pyx_t_22[8] = __pyx_t_7;
+      __pyx_t_22[9] = __pyx_mstate_global->__pyx_kp_u_places;
 
-      /* "barfinex/_fast/orderbook.pyx":309
+      /* "barfinex/_fast/orderbook.pyx":321
  *                                 f"with at most {self.price_decimals} places")
  *             if not ok_q:
  *                 raise BookError(f"{self.symbol} {what}[{i}]: size {entry[1]!r} is not a decimal "             # <<<<<<<<<<<<<<
  *                                 f"with at most {self.size_decimals} places")
- *             self._check_level(price, size, what, i)
+ *             if price <= 0 or price % self.tick_size or size < 0 or size % self.step_size:
 */
-      __pyx_t_17 = 48;
+      __pyx_t_19 = 48;
       #if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH
       for (Py_ssize_t i=0; i <= 8; i += 2) {
-        Py_ssize_t l = __Pyx_PyUnicode_GET_LENGTH(__pyx_t_20[i]);
-        __pyx_t_17 += l;
+        Py_ssize_t l = __Pyx_PyUnicode_GET_LENGTH(__pyx_t_22[i]);
+        __pyx_t_19 += l;
       }
       #endif
       __pyx_t_12 = 0;
       #if __Pyx_PyUnicode_Join_CAN_USE_KIND_AND_LENGTH
-      __pyx_t_12 |= __Pyx_PyUnicode_KIND_04(__pyx_t_20[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_20[2]) | __Pyx_PyUnicode_KIND_04(__pyx_t_20[6]);
+      __pyx_t_12 |= __Pyx_PyUnicode_KIND_04(__pyx_t_22[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_22[2]) | __Pyx_PyUnicode_KIND_04(__pyx_t_22[6]);
       #endif
-      __pyx_t_8 = __Pyx_PyUnicode_Join(__pyx_t_20, 10, __pyx_t_17, __pyx_t_12);
-      if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 309, __pyx_L1_error)
+      __pyx_t_8 = __Pyx_PyUnicode_Join(__pyx_t_22, 10, __pyx_t_19, __pyx_t_12);
+      if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 321, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_8);
-      __Pyx_DECREF(__pyx_t_19); __pyx_t_19 = 0;
+      __Pyx_DECREF(__pyx_t_21); __pyx_t_21 = 0;
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
       __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
       __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
       __pyx_t_13 = 1;
       #if CYTHON_UNPACK_METHODS
-      if (unlikely(PyMethod_Check(__pyx_t_21))) {
-        __pyx_t_4 = PyMethod_GET_SELF(__pyx_t_21);
+      if (unlikely(PyMethod_Check(__pyx_t_23))) {
+        __pyx_t_4 = PyMethod_GET_SELF(__pyx_t_23);
         assert(__pyx_t_4);
-        PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_21);
+        PyObject* __pyx__function = PyMethod_GET_FUNCTION(__pyx_t_23);
         __Pyx_INCREF(__pyx_t_4);
         __Pyx_INCREF(__pyx__function);
-        __Pyx_DECREF_SET(__pyx_t_21, __pyx__function);
+        __Pyx_DECREF_SET(__pyx_t_23, __pyx__function);
         __pyx_t_13 = 0;
       }
       #endif
       {
         PyObject *__pyx_callargs[2] = {__pyx_t_4, __pyx_t_8};
-        __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_21, __pyx_callargs+__pyx_t_13, (2-__pyx_t_13) | (__pyx_t_13*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
+        __pyx_t_3 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_23, __pyx_callargs+__pyx_t_13, (2-__pyx_t_13) | (__pyx_t_13*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
         __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-        __Pyx_DECREF(__pyx_t_21); __pyx_t_21 = 0;
-        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 309, __pyx_L1_error)
+        __Pyx_DECREF(__pyx_t_23); __pyx_t_23 = 0;
+        if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 321, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_3);
       }
       __Pyx_Raise(__pyx_t_3, 0, 0, 0);
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-      __PYX_ERR(0, 309, __pyx_L1_error)
+      __PYX_ERR(0, 321, __pyx_L1_error)
 
-      /* "barfinex/_fast/orderbook.pyx":308
+      /* "barfinex/_fast/orderbook.pyx":320
  *                 raise BookError(f"{self.symbol} {what}[{i}]: price {entry[0]!r} is not a decimal "
  *                                 f"with at most {self.price_decimals} places")
  *             if not ok_q:             # <<<<<<<<<<<<<<
@@ -22548,19 +22779,82 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":311
+    /* "barfinex/_fast/orderbook.pyx":323
  *                 raise BookError(f"{self.symbol} {what}[{i}]: size {entry[1]!r} is not a decimal "
  *                                 f"with at most {self.size_decimals} places")
- *             self._check_level(price, size, what, i)             # <<<<<<<<<<<<<<
+ *             if price <= 0 or price % self.tick_size or size < 0 or size % self.step_size:             # <<<<<<<<<<<<<<
+ *                 self._check_level(price, size, what, i)
+ *             self.scratch_price.push_back(price)
+*/
+    __pyx_t_18 = (__pyx_v_price <= 0);
+
+    if (!__pyx_t_18) {
+
+    } else {
+
+      __pyx_t_2 = __pyx_t_18;
+
+      goto __pyx_L22_bool_binop_done;
+    }
+    if (unlikely(__pyx_v_self->tick_size == 0)) {
+      PyErr_SetString(PyExc_ZeroDivisionError, "integer division or modulo by zero");
+      __PYX_ERR(0, 323, __pyx_L1_error)
+    }
+    __pyx_t_18 = (__Pyx_mod_int64_t(__pyx_v_price, __pyx_v_self->tick_size, 0) != 0);
+
+    if (!__pyx_t_18) {
+
+    } else {
+
+      __pyx_t_2 = __pyx_t_18;
+
+      goto __pyx_L22_bool_binop_done;
+    }
+    __pyx_t_18 = (__pyx_v_size < 0);
+
+    if (!__pyx_t_18) {
+
+    } else {
+
+      __pyx_t_2 = __pyx_t_18;
+
+      goto __pyx_L22_bool_binop_done;
+    }
+    if (unlikely(__pyx_v_self->step_size == 0)) {
+      PyErr_SetString(PyExc_ZeroDivisionError, "integer division or modulo by zero");
+      __PYX_ERR(0, 323, __pyx_L1_error)
+    }
+    __pyx_t_18 = (__Pyx_mod_int64_t(__pyx_v_size, __pyx_v_self->step_size, 0) != 0);
+
+
+    __pyx_t_2 = __pyx_t_18;
+
+    __pyx_L22_bool_binop_done:;
+    if (__pyx_t_2) {
+
+
+      /* "barfinex/_fast/orderbook.pyx":324
+ *                                 f"with at most {self.size_decimals} places")
+ *             if price <= 0 or price % self.tick_size or size < 0 or size % self.step_size:
+ *                 self._check_level(price, size, what, i)             # <<<<<<<<<<<<<<
  *             self.scratch_price.push_back(price)
  *             self.scratch_size.push_back(size)
 */
-    __pyx_t_12 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_check_level(__pyx_v_self, __pyx_v_price, __pyx_v_size, __pyx_v_what, __pyx_v_i); if (unlikely(__pyx_t_12 == ((int)-1))) __PYX_ERR(0, 311, __pyx_L1_error)
+      __pyx_t_12 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_check_level(__pyx_v_self, __pyx_v_price, __pyx_v_size, __pyx_v_what, __pyx_v_i); if (unlikely(__pyx_t_12 == ((int)-1))) __PYX_ERR(0, 324, __pyx_L1_error)
 
 
-    /* "barfinex/_fast/orderbook.pyx":312
+      /* "barfinex/_fast/orderbook.pyx":323
+ *                 raise BookError(f"{self.symbol} {what}[{i}]: size {entry[1]!r} is not a decimal "
  *                                 f"with at most {self.size_decimals} places")
- *             self._check_level(price, size, what, i)
+ *             if price <= 0 or price % self.tick_size or size < 0 or size % self.step_size:             # <<<<<<<<<<<<<<
+ *                 self._check_level(price, size, what, i)
+ *             self.scratch_price.push_back(price)
+*/
+    }
+
+    /* "barfinex/_fast/orderbook.pyx":325
+ *             if price <= 0 or price % self.tick_size or size < 0 or size % self.step_size:
+ *                 self._check_level(price, size, what, i)
  *             self.scratch_price.push_back(price)             # <<<<<<<<<<<<<<
  *             self.scratch_size.push_back(size)
  *         return 0
@@ -22569,11 +22863,11 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
       __pyx_v_self->scratch_price.push_back(__pyx_v_price);
     } catch(...) {
       __Pyx_CppExn2PyErr();
-      __PYX_ERR(0, 312, __pyx_L1_error)
+      __PYX_ERR(0, 325, __pyx_L1_error)
     }
 
-    /* "barfinex/_fast/orderbook.pyx":313
- *             self._check_level(price, size, what, i)
+    /* "barfinex/_fast/orderbook.pyx":326
+ *                 self._check_level(price, size, what, i)
  *             self.scratch_price.push_back(price)
  *             self.scratch_size.push_back(size)             # <<<<<<<<<<<<<<
  *         return 0
@@ -22583,12 +22877,12 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
       __pyx_v_self->scratch_size.push_back(__pyx_v_size);
     } catch(...) {
       __Pyx_CppExn2PyErr();
-      __PYX_ERR(0, 313, __pyx_L1_error)
+      __PYX_ERR(0, 326, __pyx_L1_error)
     }
   }
 
 
-  /* "barfinex/_fast/orderbook.pyx":314
+  /* "barfinex/_fast/orderbook.pyx":327
  *             self.scratch_price.push_back(price)
  *             self.scratch_size.push_back(size)
  *         return 0             # <<<<<<<<<<<<<<
@@ -22601,7 +22895,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
   }
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":285
+  /* "barfinex/_fast/orderbook.pyx":287
  *     # -- validation: everything is parsed into scratch before anything mutates --
  * 
  *     cdef int parse_levels_c(self, object levels, int side, str what) except -1:             # <<<<<<<<<<<<<<
@@ -22618,8 +22912,8 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
   __Pyx_XDECREF(__pyx_t_7);
   __Pyx_XDECREF(__pyx_t_8);
   __Pyx_XDECREF(__pyx_t_9);
-  __Pyx_XDECREF(__pyx_t_19);
   __Pyx_XDECREF(__pyx_t_21);
+  __Pyx_XDECREF(__pyx_t_23);
   __Pyx_AddTraceback("barfinex._fast.orderbook.OrderBook.parse_levels_c", __pyx_clineno, __pyx_lineno, __pyx_filename);
   __pyx_r = -1;
   __pyx_L0:;
@@ -22635,11 +22929,12 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_parse_levels_c(struct 
 
   __Pyx_XDECREF(__pyx_v_entry);
 
+
   __Pyx_RefNannyFinishContext();
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":316
+/* "barfinex/_fast/orderbook.pyx":329
  *         return 0
  * 
  *     cdef int _check_level(self, int64_t price, int64_t size, str what, Py_ssize_t i) except -1:             # <<<<<<<<<<<<<<
@@ -22671,7 +22966,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_check_level", 0);
 
-  /* "barfinex/_fast/orderbook.pyx":317
+  /* "barfinex/_fast/orderbook.pyx":330
  * 
  *     cdef int _check_level(self, int64_t price, int64_t size, str what, Py_ssize_t i) except -1:
  *         if price <= 0:             # <<<<<<<<<<<<<<
@@ -22683,7 +22978,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":318
+    /* "barfinex/_fast/orderbook.pyx":331
  *     cdef int _check_level(self, int64_t price, int64_t size, str what, Py_ssize_t i) except -1:
  *         if price <= 0:
  *             raise BookError(f"{self.symbol} {what}[{i}]: price {price} must be positive")             # <<<<<<<<<<<<<<
@@ -22691,15 +22986,15 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
  *             raise BookError(f"{self.symbol} {what}[{i}]: price {price} is not a multiple of "
 */
     __pyx_t_3 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 318, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 331, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_5 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 318, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 331, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 318, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 331, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_7 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 318, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 331, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_8 = __Pyx_PyUnicode_From_int64_t(__pyx_v_price, 0, ' ', 'd'); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 318, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyUnicode_From_int64_t(__pyx_v_price, 0, ' ', 'd'); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 331, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __pyx_t_9[0] = __pyx_t_5;
     __pyx_t_9[1] = __pyx_mstate_global->__pyx_kp_u__7;
@@ -22721,7 +23016,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
     __pyx_t_11 |= __Pyx_PyUnicode_KIND_04(__pyx_t_9[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_9[2]);
     #endif
     __pyx_t_12 = __Pyx_PyUnicode_Join(__pyx_t_9, 8, __pyx_t_10, __pyx_t_11);
-    if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 318, __pyx_L1_error)
+    if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 331, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_12);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
@@ -22745,14 +23040,14 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
       __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 318, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 331, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_Raise(__pyx_t_2, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(0, 318, __pyx_L1_error)
+    __PYX_ERR(0, 331, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":317
+    /* "barfinex/_fast/orderbook.pyx":330
  * 
  *     cdef int _check_level(self, int64_t price, int64_t size, str what, Py_ssize_t i) except -1:
  *         if price <= 0:             # <<<<<<<<<<<<<<
@@ -22761,7 +23056,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":319
+  /* "barfinex/_fast/orderbook.pyx":332
  *         if price <= 0:
  *             raise BookError(f"{self.symbol} {what}[{i}]: price {price} must be positive")
  *         if price % self.tick_size:             # <<<<<<<<<<<<<<
@@ -22770,14 +23065,14 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
 */
   if (unlikely(__pyx_v_self->tick_size == 0)) {
     PyErr_SetString(PyExc_ZeroDivisionError, "integer division or modulo by zero");
-    __PYX_ERR(0, 319, __pyx_L1_error)
+    __PYX_ERR(0, 332, __pyx_L1_error)
   }
   __pyx_t_1 = (__Pyx_mod_int64_t(__pyx_v_price, __pyx_v_self->tick_size, 0) != 0);
 
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":320
+    /* "barfinex/_fast/orderbook.pyx":333
  *             raise BookError(f"{self.symbol} {what}[{i}]: price {price} must be positive")
  *         if price % self.tick_size:
  *             raise BookError(f"{self.symbol} {what}[{i}]: price {price} is not a multiple of "             # <<<<<<<<<<<<<<
@@ -22785,25 +23080,25 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
  *         if size < 0:
 */
     __pyx_t_4 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_12, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 320, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_12, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 333, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_12);
-    __pyx_t_3 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 320, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 333, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
-    __pyx_t_8 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 320, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 333, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
-    __pyx_t_7 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 320, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 333, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_6 = __Pyx_PyUnicode_From_int64_t(__pyx_v_price, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 320, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyUnicode_From_int64_t(__pyx_v_price, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 333, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
 
-    /* "barfinex/_fast/orderbook.pyx":321
+    /* "barfinex/_fast/orderbook.pyx":334
  *         if price % self.tick_size:
  *             raise BookError(f"{self.symbol} {what}[{i}]: price {price} is not a multiple of "
  *                             f"tick {self.tick_size}")             # <<<<<<<<<<<<<<
  *         if size < 0:
  *             raise BookError(f"{self.symbol} {what}[{i}]: negative size {size}")
 */
-    __pyx_t_5 = __Pyx_PyUnicode_From_int64_t(__pyx_v_self->tick_size, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 321, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyUnicode_From_int64_t(__pyx_v_self->tick_size, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 334, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __pyx_t_14[0] = __pyx_t_3;
     __pyx_t_14[1] = __pyx_mstate_global->__pyx_kp_u__7;
@@ -22815,7 +23110,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
     __pyx_t_14[7] = __pyx_mstate_global->__pyx_kp_u_is_not_a_multiple_of_tick;
     __pyx_t_14[8] = __pyx_t_5;
 
-    /* "barfinex/_fast/orderbook.pyx":320
+    /* "barfinex/_fast/orderbook.pyx":333
  *             raise BookError(f"{self.symbol} {what}[{i}]: price {price} must be positive")
  *         if price % self.tick_size:
  *             raise BookError(f"{self.symbol} {what}[{i}]: price {price} is not a multiple of "             # <<<<<<<<<<<<<<
@@ -22834,7 +23129,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
     __pyx_t_11 |= __Pyx_PyUnicode_KIND_04(__pyx_t_14[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_14[2]);
     #endif
     __pyx_t_15 = __Pyx_PyUnicode_Join(__pyx_t_14, 9, __pyx_t_10, __pyx_t_11);
-    if (unlikely(!__pyx_t_15)) __PYX_ERR(0, 320, __pyx_L1_error)
+    if (unlikely(!__pyx_t_15)) __PYX_ERR(0, 333, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_15);
     __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
@@ -22859,14 +23154,14 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
       __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
       __Pyx_DECREF(__pyx_t_15); __pyx_t_15 = 0;
       __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 320, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 333, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_Raise(__pyx_t_2, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(0, 320, __pyx_L1_error)
+    __PYX_ERR(0, 333, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":319
+    /* "barfinex/_fast/orderbook.pyx":332
  *         if price <= 0:
  *             raise BookError(f"{self.symbol} {what}[{i}]: price {price} must be positive")
  *         if price % self.tick_size:             # <<<<<<<<<<<<<<
@@ -22875,7 +23170,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":322
+  /* "barfinex/_fast/orderbook.pyx":335
  *             raise BookError(f"{self.symbol} {what}[{i}]: price {price} is not a multiple of "
  *                             f"tick {self.tick_size}")
  *         if size < 0:             # <<<<<<<<<<<<<<
@@ -22887,7 +23182,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":323
+    /* "barfinex/_fast/orderbook.pyx":336
  *                             f"tick {self.tick_size}")
  *         if size < 0:
  *             raise BookError(f"{self.symbol} {what}[{i}]: negative size {size}")             # <<<<<<<<<<<<<<
@@ -22895,15 +23190,15 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
  *             raise BookError(f"{self.symbol} {what}[{i}]: size {size} is not a multiple of "
 */
     __pyx_t_12 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_15, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_15)) __PYX_ERR(0, 323, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_15, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_15)) __PYX_ERR(0, 336, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_15);
-    __pyx_t_4 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 323, __pyx_L1_error)
+    __pyx_t_4 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 336, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_5 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 323, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 336, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    __pyx_t_6 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 323, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 336, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_7 = __Pyx_PyUnicode_From_int64_t(__pyx_v_size, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 323, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyUnicode_From_int64_t(__pyx_v_size, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 336, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
     __pyx_t_16[0] = __pyx_t_4;
     __pyx_t_16[1] = __pyx_mstate_global->__pyx_kp_u__7;
@@ -22924,7 +23219,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
     __pyx_t_11 |= __Pyx_PyUnicode_KIND_04(__pyx_t_16[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_16[2]);
     #endif
     __pyx_t_8 = __Pyx_PyUnicode_Join(__pyx_t_16, 7, __pyx_t_10, __pyx_t_11);
-    if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 323, __pyx_L1_error)
+    if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 336, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
@@ -22948,14 +23243,14 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
       __Pyx_XDECREF(__pyx_t_12); __pyx_t_12 = 0;
       __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
       __Pyx_DECREF(__pyx_t_15); __pyx_t_15 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 323, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 336, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_Raise(__pyx_t_2, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(0, 323, __pyx_L1_error)
+    __PYX_ERR(0, 336, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":322
+    /* "barfinex/_fast/orderbook.pyx":335
  *             raise BookError(f"{self.symbol} {what}[{i}]: price {price} is not a multiple of "
  *                             f"tick {self.tick_size}")
  *         if size < 0:             # <<<<<<<<<<<<<<
@@ -22964,7 +23259,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":324
+  /* "barfinex/_fast/orderbook.pyx":337
  *         if size < 0:
  *             raise BookError(f"{self.symbol} {what}[{i}]: negative size {size}")
  *         if size % self.step_size:             # <<<<<<<<<<<<<<
@@ -22973,14 +23268,14 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
 */
   if (unlikely(__pyx_v_self->step_size == 0)) {
     PyErr_SetString(PyExc_ZeroDivisionError, "integer division or modulo by zero");
-    __PYX_ERR(0, 324, __pyx_L1_error)
+    __PYX_ERR(0, 337, __pyx_L1_error)
   }
   __pyx_t_1 = (__Pyx_mod_int64_t(__pyx_v_size, __pyx_v_self->step_size, 0) != 0);
 
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":325
+    /* "barfinex/_fast/orderbook.pyx":338
  *             raise BookError(f"{self.symbol} {what}[{i}]: negative size {size}")
  *         if size % self.step_size:
  *             raise BookError(f"{self.symbol} {what}[{i}]: size {size} is not a multiple of "             # <<<<<<<<<<<<<<
@@ -22988,25 +23283,25 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
  *         return 0
 */
     __pyx_t_15 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_8, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 325, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_8, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 338, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
-    __pyx_t_12 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 325, __pyx_L1_error)
+    __pyx_t_12 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 338, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_12);
-    __pyx_t_7 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 325, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 338, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_6 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 325, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_i, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 338, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_5 = __Pyx_PyUnicode_From_int64_t(__pyx_v_size, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 325, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyUnicode_From_int64_t(__pyx_v_size, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 338, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
 
-    /* "barfinex/_fast/orderbook.pyx":326
+    /* "barfinex/_fast/orderbook.pyx":339
  *         if size % self.step_size:
  *             raise BookError(f"{self.symbol} {what}[{i}]: size {size} is not a multiple of "
  *                             f"step {self.step_size}")             # <<<<<<<<<<<<<<
  *         return 0
  * 
 */
-    __pyx_t_4 = __Pyx_PyUnicode_From_int64_t(__pyx_v_self->step_size, 0, ' ', 'd'); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 326, __pyx_L1_error)
+    __pyx_t_4 = __Pyx_PyUnicode_From_int64_t(__pyx_v_self->step_size, 0, ' ', 'd'); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 339, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
     __pyx_t_14[0] = __pyx_t_12;
     __pyx_t_14[1] = __pyx_mstate_global->__pyx_kp_u__7;
@@ -23018,7 +23313,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
     __pyx_t_14[7] = __pyx_mstate_global->__pyx_kp_u_is_not_a_multiple_of_step;
     __pyx_t_14[8] = __pyx_t_4;
 
-    /* "barfinex/_fast/orderbook.pyx":325
+    /* "barfinex/_fast/orderbook.pyx":338
  *             raise BookError(f"{self.symbol} {what}[{i}]: negative size {size}")
  *         if size % self.step_size:
  *             raise BookError(f"{self.symbol} {what}[{i}]: size {size} is not a multiple of "             # <<<<<<<<<<<<<<
@@ -23037,7 +23332,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
     __pyx_t_11 |= __Pyx_PyUnicode_KIND_04(__pyx_t_14[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_14[2]);
     #endif
     __pyx_t_3 = __Pyx_PyUnicode_Join(__pyx_t_14, 9, __pyx_t_10, __pyx_t_11);
-    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 325, __pyx_L1_error)
+    if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 338, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
@@ -23062,14 +23357,14 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
       __Pyx_XDECREF(__pyx_t_15); __pyx_t_15 = 0;
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
       __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 325, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 338, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_Raise(__pyx_t_2, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(0, 325, __pyx_L1_error)
+    __PYX_ERR(0, 338, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":324
+    /* "barfinex/_fast/orderbook.pyx":337
  *         if size < 0:
  *             raise BookError(f"{self.symbol} {what}[{i}]: negative size {size}")
  *         if size % self.step_size:             # <<<<<<<<<<<<<<
@@ -23078,7 +23373,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":327
+  /* "barfinex/_fast/orderbook.pyx":340
  *             raise BookError(f"{self.symbol} {what}[{i}]: size {size} is not a multiple of "
  *                             f"step {self.step_size}")
  *         return 0             # <<<<<<<<<<<<<<
@@ -23091,7 +23386,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
   }
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":316
+  /* "barfinex/_fast/orderbook.pyx":329
  *         return 0
  * 
  *     cdef int _check_level(self, int64_t price, int64_t size, str what, Py_ssize_t i) except -1:             # <<<<<<<<<<<<<<
@@ -23118,7 +23413,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__check_level(struct __
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":331
+/* "barfinex/_fast/orderbook.pyx":344
  *     # The loop index runs over 0..n-1 with n = the view's own length: bounds
  *     # checks cannot fire, and dropping them halves this loop (bench_orderbook).
  *     @cython.boundscheck(False)             # <<<<<<<<<<<<<<
@@ -23155,7 +23450,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("check_arrays_c", 0);
 
-  /* "barfinex/_fast/orderbook.pyx":335
+  /* "barfinex/_fast/orderbook.pyx":348
  *     cdef int check_arrays_c(self, const int64_t[:] prices, const int64_t[:] sizes,
  *                             int side, str what) except -1:
  *         cdef Py_ssize_t i, n = prices.shape[0]             # <<<<<<<<<<<<<<
@@ -23164,7 +23459,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
 */
   __pyx_v_n = (__pyx_v_prices.shape[0]);
 
-  /* "barfinex/_fast/orderbook.pyx":337
+  /* "barfinex/_fast/orderbook.pyx":350
  *         cdef Py_ssize_t i, n = prices.shape[0]
  *         cdef int64_t price, size
  *         if sizes.shape[0] != n:             # <<<<<<<<<<<<<<
@@ -23176,7 +23471,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":338
+    /* "barfinex/_fast/orderbook.pyx":351
  *         cdef int64_t price, size
  *         if sizes.shape[0] != n:
  *             raise BookError(f"{self.symbol} {what}: {n} prices but {sizes.shape[0]} sizes")             # <<<<<<<<<<<<<<
@@ -23184,15 +23479,15 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
  *             price = prices[i]
 */
     __pyx_t_3 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 338, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 351, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_5 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 338, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyUnicode_Unicode(__pyx_v_self->symbol); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 351, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 338, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyUnicode_Unicode(__pyx_v_what); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 351, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_7 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_n, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 338, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_n, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 351, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_8 = __Pyx_PyUnicode_From_Py_ssize_t((__pyx_v_sizes.shape[0]), 0, ' ', 'd'); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 338, __pyx_L1_error)
+    __pyx_t_8 = __Pyx_PyUnicode_From_Py_ssize_t((__pyx_v_sizes.shape[0]), 0, ' ', 'd'); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 351, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_8);
     __pyx_t_9[0] = __pyx_t_5;
     __pyx_t_9[1] = __pyx_mstate_global->__pyx_kp_u__7;
@@ -23214,7 +23509,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
     __pyx_t_11 |= __Pyx_PyUnicode_KIND_04(__pyx_t_9[0]) | __Pyx_PyUnicode_KIND_04(__pyx_t_9[2]);
     #endif
     __pyx_t_12 = __Pyx_PyUnicode_Join(__pyx_t_9, 8, __pyx_t_10, __pyx_t_11);
-    if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 338, __pyx_L1_error)
+    if (unlikely(!__pyx_t_12)) __PYX_ERR(0, 351, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_12);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
@@ -23238,14 +23533,14 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
       __Pyx_DECREF(__pyx_t_12); __pyx_t_12 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 338, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 351, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_Raise(__pyx_t_2, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(0, 338, __pyx_L1_error)
+    __PYX_ERR(0, 351, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":337
+    /* "barfinex/_fast/orderbook.pyx":350
  *         cdef Py_ssize_t i, n = prices.shape[0]
  *         cdef int64_t price, size
  *         if sizes.shape[0] != n:             # <<<<<<<<<<<<<<
@@ -23254,7 +23549,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":339
+  /* "barfinex/_fast/orderbook.pyx":352
  *         if sizes.shape[0] != n:
  *             raise BookError(f"{self.symbol} {what}: {n} prices but {sizes.shape[0]} sizes")
  *         for i in range(n):             # <<<<<<<<<<<<<<
@@ -23268,7 +23563,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
   for (__pyx_t_15 = 0; __pyx_t_15 < __pyx_t_14; __pyx_t_15+=1) {
     __pyx_v_i = __pyx_t_15;
 
-    /* "barfinex/_fast/orderbook.pyx":340
+    /* "barfinex/_fast/orderbook.pyx":353
  *             raise BookError(f"{self.symbol} {what}: {n} prices but {sizes.shape[0]} sizes")
  *         for i in range(n):
  *             price = prices[i]             # <<<<<<<<<<<<<<
@@ -23278,7 +23573,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
     __pyx_t_16 = __pyx_v_i;
     __pyx_v_price = (*((int64_t const  *) ( /* dim=0 */ (__pyx_v_prices.data + __pyx_t_16 * __pyx_v_prices.strides[0]) )));
 
-    /* "barfinex/_fast/orderbook.pyx":341
+    /* "barfinex/_fast/orderbook.pyx":354
  *         for i in range(n):
  *             price = prices[i]
  *             size = sizes[i]             # <<<<<<<<<<<<<<
@@ -23288,7 +23583,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
     __pyx_t_16 = __pyx_v_i;
     __pyx_v_size = (*((int64_t const  *) ( /* dim=0 */ (__pyx_v_sizes.data + __pyx_t_16 * __pyx_v_sizes.strides[0]) )));
 
-    /* "barfinex/_fast/orderbook.pyx":342
+    /* "barfinex/_fast/orderbook.pyx":355
  *             price = prices[i]
  *             size = sizes[i]
  *             if price <= 0 or price % self.tick_size or size < 0 or size % self.step_size:             # <<<<<<<<<<<<<<
@@ -23307,7 +23602,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
     }
     if (unlikely(__pyx_v_self->tick_size == 0)) {
       PyErr_SetString(PyExc_ZeroDivisionError, "integer division or modulo by zero");
-      __PYX_ERR(0, 342, __pyx_L1_error)
+      __PYX_ERR(0, 355, __pyx_L1_error)
     }
     __pyx_t_17 = (__Pyx_mod_int64_t(__pyx_v_price, __pyx_v_self->tick_size, 0) != 0);
 
@@ -23331,7 +23626,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
     }
     if (unlikely(__pyx_v_self->step_size == 0)) {
       PyErr_SetString(PyExc_ZeroDivisionError, "integer division or modulo by zero");
-      __PYX_ERR(0, 342, __pyx_L1_error)
+      __PYX_ERR(0, 355, __pyx_L1_error)
     }
     __pyx_t_17 = (__Pyx_mod_int64_t(__pyx_v_size, __pyx_v_self->step_size, 0) != 0);
 
@@ -23342,17 +23637,17 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
     if (__pyx_t_1) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":343
+      /* "barfinex/_fast/orderbook.pyx":356
  *             size = sizes[i]
  *             if price <= 0 or price % self.tick_size or size < 0 or size % self.step_size:
  *                 self._check_level(price, size, what, i)             # <<<<<<<<<<<<<<
  *             self.scratch_price.push_back(price)
  *             self.scratch_size.push_back(size)
 */
-      __pyx_t_11 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_check_level(__pyx_v_self, __pyx_v_price, __pyx_v_size, __pyx_v_what, __pyx_v_i); if (unlikely(__pyx_t_11 == ((int)-1))) __PYX_ERR(0, 343, __pyx_L1_error)
+      __pyx_t_11 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_check_level(__pyx_v_self, __pyx_v_price, __pyx_v_size, __pyx_v_what, __pyx_v_i); if (unlikely(__pyx_t_11 == ((int)-1))) __PYX_ERR(0, 356, __pyx_L1_error)
 
 
-      /* "barfinex/_fast/orderbook.pyx":342
+      /* "barfinex/_fast/orderbook.pyx":355
  *             price = prices[i]
  *             size = sizes[i]
  *             if price <= 0 or price % self.tick_size or size < 0 or size % self.step_size:             # <<<<<<<<<<<<<<
@@ -23361,7 +23656,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":344
+    /* "barfinex/_fast/orderbook.pyx":357
  *             if price <= 0 or price % self.tick_size or size < 0 or size % self.step_size:
  *                 self._check_level(price, size, what, i)
  *             self.scratch_price.push_back(price)             # <<<<<<<<<<<<<<
@@ -23372,10 +23667,10 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
       __pyx_v_self->scratch_price.push_back(__pyx_v_price);
     } catch(...) {
       __Pyx_CppExn2PyErr();
-      __PYX_ERR(0, 344, __pyx_L1_error)
+      __PYX_ERR(0, 357, __pyx_L1_error)
     }
 
-    /* "barfinex/_fast/orderbook.pyx":345
+    /* "barfinex/_fast/orderbook.pyx":358
  *                 self._check_level(price, size, what, i)
  *             self.scratch_price.push_back(price)
  *             self.scratch_size.push_back(size)             # <<<<<<<<<<<<<<
@@ -23386,12 +23681,12 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
       __pyx_v_self->scratch_size.push_back(__pyx_v_size);
     } catch(...) {
       __Pyx_CppExn2PyErr();
-      __PYX_ERR(0, 345, __pyx_L1_error)
+      __PYX_ERR(0, 358, __pyx_L1_error)
     }
   }
 
 
-  /* "barfinex/_fast/orderbook.pyx":346
+  /* "barfinex/_fast/orderbook.pyx":359
  *             self.scratch_price.push_back(price)
  *             self.scratch_size.push_back(size)
  *         return 0             # <<<<<<<<<<<<<<
@@ -23404,7 +23699,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
   }
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":331
+  /* "barfinex/_fast/orderbook.pyx":344
  *     # The loop index runs over 0..n-1 with n = the view's own length: bounds
  *     # checks cannot fire, and dropping them halves this loop (bench_orderbook).
  *     @cython.boundscheck(False)             # <<<<<<<<<<<<<<
@@ -23434,7 +23729,7 @@ static int __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_check_arrays_c(struct 
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":350
+/* "barfinex/_fast/orderbook.pyx":363
  *     # -- mutation (unchecked) --
  * 
  *     cdef void apply_diff_c(self, const int64_t* bid_prices, const int64_t* bid_sizes, Py_ssize_t nb,             # <<<<<<<<<<<<<<
@@ -23454,7 +23749,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":354
+  /* "barfinex/_fast/orderbook.pyx":367
  *                            int64_t update_id) noexcept:
  *         cdef Py_ssize_t i
  *         cdef int64_t tick = self.tick_size             # <<<<<<<<<<<<<<
@@ -23465,7 +23760,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
 
   __pyx_v_tick = __pyx_t_1;
 
-  /* "barfinex/_fast/orderbook.pyx":355
+  /* "barfinex/_fast/orderbook.pyx":368
  *         cdef Py_ssize_t i
  *         cdef int64_t tick = self.tick_size
  *         if tick == 1:             # <<<<<<<<<<<<<<
@@ -23477,7 +23772,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
   if (__pyx_t_2) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":356
+    /* "barfinex/_fast/orderbook.pyx":369
  *         cdef int64_t tick = self.tick_size
  *         if tick == 1:
  *             for i in range(nb):             # <<<<<<<<<<<<<<
@@ -23491,7 +23786,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
     for (__pyx_t_5 = 0; __pyx_t_5 < __pyx_t_4; __pyx_t_5+=1) {
       __pyx_v_i = __pyx_t_5;
 
-      /* "barfinex/_fast/orderbook.pyx":357
+      /* "barfinex/_fast/orderbook.pyx":370
  *         if tick == 1:
  *             for i in range(nb):
  *                 self.bids_c.set_c(-bid_prices[i], bid_sizes[i])             # <<<<<<<<<<<<<<
@@ -23502,7 +23797,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
     }
 
 
-    /* "barfinex/_fast/orderbook.pyx":358
+    /* "barfinex/_fast/orderbook.pyx":371
  *             for i in range(nb):
  *                 self.bids_c.set_c(-bid_prices[i], bid_sizes[i])
  *             for i in range(na):             # <<<<<<<<<<<<<<
@@ -23516,7 +23811,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
     for (__pyx_t_5 = 0; __pyx_t_5 < __pyx_t_4; __pyx_t_5+=1) {
       __pyx_v_i = __pyx_t_5;
 
-      /* "barfinex/_fast/orderbook.pyx":359
+      /* "barfinex/_fast/orderbook.pyx":372
  *                 self.bids_c.set_c(-bid_prices[i], bid_sizes[i])
  *             for i in range(na):
  *                 self.asks_c.set_c(ask_prices[i], ask_sizes[i])             # <<<<<<<<<<<<<<
@@ -23527,7 +23822,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
     }
 
 
-    /* "barfinex/_fast/orderbook.pyx":355
+    /* "barfinex/_fast/orderbook.pyx":368
  *         cdef Py_ssize_t i
  *         cdef int64_t tick = self.tick_size
  *         if tick == 1:             # <<<<<<<<<<<<<<
@@ -23537,7 +23832,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
     goto __pyx_L3;
   }
 
-  /* "barfinex/_fast/orderbook.pyx":361
+  /* "barfinex/_fast/orderbook.pyx":374
  *                 self.asks_c.set_c(ask_prices[i], ask_sizes[i])
  *         else:
  *             for i in range(nb):             # <<<<<<<<<<<<<<
@@ -23552,7 +23847,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
     for (__pyx_t_5 = 0; __pyx_t_5 < __pyx_t_4; __pyx_t_5+=1) {
       __pyx_v_i = __pyx_t_5;
 
-      /* "barfinex/_fast/orderbook.pyx":362
+      /* "barfinex/_fast/orderbook.pyx":375
  *         else:
  *             for i in range(nb):
  *                 self.bids_c.set_c(-(bid_prices[i] // tick), bid_sizes[i])             # <<<<<<<<<<<<<<
@@ -23561,17 +23856,17 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
 */
       if (unlikely(__pyx_v_tick == 0)) {
         PyErr_SetString(PyExc_ZeroDivisionError, "integer division or modulo by zero");
-        __PYX_ERR(0, 362, __pyx_L1_error)
+        __PYX_ERR(0, 375, __pyx_L1_error)
       }
       else if (sizeof(int64_t) == sizeof(long) && (!(((int64_t)-1) > 0)) && unlikely(__pyx_v_tick == (int64_t)-1)  && unlikely(__Pyx_UNARY_NEG_WOULD_OVERFLOW((__pyx_v_bid_prices[__pyx_v_i])))) {
         PyErr_SetString(PyExc_OverflowError, "value too large to perform division");
-        __PYX_ERR(0, 362, __pyx_L1_error)
+        __PYX_ERR(0, 375, __pyx_L1_error)
       }
       ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->bids_c->__pyx_vtab)->set_c(__pyx_v_self->bids_c, (-__Pyx_div_int64_t((__pyx_v_bid_prices[__pyx_v_i]), __pyx_v_tick, 0)), (__pyx_v_bid_sizes[__pyx_v_i]));
     }
 
 
-    /* "barfinex/_fast/orderbook.pyx":363
+    /* "barfinex/_fast/orderbook.pyx":376
  *             for i in range(nb):
  *                 self.bids_c.set_c(-(bid_prices[i] // tick), bid_sizes[i])
  *             for i in range(na):             # <<<<<<<<<<<<<<
@@ -23585,7 +23880,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
     for (__pyx_t_5 = 0; __pyx_t_5 < __pyx_t_4; __pyx_t_5+=1) {
       __pyx_v_i = __pyx_t_5;
 
-      /* "barfinex/_fast/orderbook.pyx":364
+      /* "barfinex/_fast/orderbook.pyx":377
  *                 self.bids_c.set_c(-(bid_prices[i] // tick), bid_sizes[i])
  *             for i in range(na):
  *                 self.asks_c.set_c(ask_prices[i] // tick, ask_sizes[i])             # <<<<<<<<<<<<<<
@@ -23594,11 +23889,11 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
 */
       if (unlikely(__pyx_v_tick == 0)) {
         PyErr_SetString(PyExc_ZeroDivisionError, "integer division or modulo by zero");
-        __PYX_ERR(0, 364, __pyx_L1_error)
+        __PYX_ERR(0, 377, __pyx_L1_error)
       }
       else if (sizeof(int64_t) == sizeof(long) && (!(((int64_t)-1) > 0)) && unlikely(__pyx_v_tick == (int64_t)-1)  && unlikely(__Pyx_UNARY_NEG_WOULD_OVERFLOW((__pyx_v_ask_prices[__pyx_v_i])))) {
         PyErr_SetString(PyExc_OverflowError, "value too large to perform division");
-        __PYX_ERR(0, 364, __pyx_L1_error)
+        __PYX_ERR(0, 377, __pyx_L1_error)
       }
       ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->asks_c->__pyx_vtab)->set_c(__pyx_v_self->asks_c, __Pyx_div_int64_t((__pyx_v_ask_prices[__pyx_v_i]), __pyx_v_tick, 0), (__pyx_v_ask_sizes[__pyx_v_i]));
     }
@@ -23606,7 +23901,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
   }
   __pyx_L3:;
 
-  /* "barfinex/_fast/orderbook.pyx":365
+  /* "barfinex/_fast/orderbook.pyx":378
  *             for i in range(na):
  *                 self.asks_c.set_c(ask_prices[i] // tick, ask_sizes[i])
  *         self.updates += nb + na             # <<<<<<<<<<<<<<
@@ -23615,7 +23910,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
 */
   __pyx_v_self->updates = (__pyx_v_self->updates + (__pyx_v_nb + __pyx_v_na));
 
-  /* "barfinex/_fast/orderbook.pyx":366
+  /* "barfinex/_fast/orderbook.pyx":379
  *                 self.asks_c.set_c(ask_prices[i] // tick, ask_sizes[i])
  *         self.updates += nb + na
  *         self.after_message_c(update_id)             # <<<<<<<<<<<<<<
@@ -23624,7 +23919,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
 */
   ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->after_message_c(__pyx_v_self, __pyx_v_update_id);
 
-  /* "barfinex/_fast/orderbook.pyx":350
+  /* "barfinex/_fast/orderbook.pyx":363
  *     # -- mutation (unchecked) --
  * 
  *     cdef void apply_diff_c(self, const int64_t* bid_prices, const int64_t* bid_sizes, Py_ssize_t nb,             # <<<<<<<<<<<<<<
@@ -23642,7 +23937,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_c(struct _
 
 }
 
-/* "barfinex/_fast/orderbook.pyx":368
+/* "barfinex/_fast/orderbook.pyx":381
  *         self.after_message_c(update_id)
  * 
  *     cdef void after_message_c(self, int64_t update_id) noexcept:             # <<<<<<<<<<<<<<
@@ -23658,7 +23953,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_after_message_c(struc
   int __pyx_t_1;
   int __pyx_t_2;
 
-  /* "barfinex/_fast/orderbook.pyx":370
+  /* "barfinex/_fast/orderbook.pyx":383
  *     cdef void after_message_c(self, int64_t update_id) noexcept:
  *         cdef int64_t bk, bs, ak, asz
  *         self.messages += 1             # <<<<<<<<<<<<<<
@@ -23667,7 +23962,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_after_message_c(struc
 */
   __pyx_v_self->messages = (__pyx_v_self->messages + 1);
 
-  /* "barfinex/_fast/orderbook.pyx":371
+  /* "barfinex/_fast/orderbook.pyx":384
  *         cdef int64_t bk, bs, ak, asz
  *         self.messages += 1
  *         self.last_update_id = update_id             # <<<<<<<<<<<<<<
@@ -23676,7 +23971,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_after_message_c(struc
 */
   __pyx_v_self->last_update_id = __pyx_v_update_id;
 
-  /* "barfinex/_fast/orderbook.pyx":373
+  /* "barfinex/_fast/orderbook.pyx":386
  *         self.last_update_id = update_id
  *         # bid key = -bid ticks, ask key = ask ticks: crossed <=> bid >= ask <=> -bk >= ak
  *         self.crossed = (self.bids_c.best_c(&bk, &bs) and self.asks_c.best_c(&ak, &asz)             # <<<<<<<<<<<<<<
@@ -23694,7 +23989,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_after_message_c(struc
     goto __pyx_L3_bool_binop_done;
   }
 
-  /* "barfinex/_fast/orderbook.pyx":374
+  /* "barfinex/_fast/orderbook.pyx":387
  *         # bid key = -bid ticks, ask key = ask ticks: crossed <=> bid >= ask <=> -bk >= ak
  *         self.crossed = (self.bids_c.best_c(&bk, &bs) and self.asks_c.best_c(&ak, &asz)
  *                         and -bk >= ak)             # <<<<<<<<<<<<<<
@@ -23718,7 +24013,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_after_message_c(struc
 
   __pyx_L3_bool_binop_done:;
 
-  /* "barfinex/_fast/orderbook.pyx":373
+  /* "barfinex/_fast/orderbook.pyx":386
  *         self.last_update_id = update_id
  *         # bid key = -bid ticks, ask key = ask ticks: crossed <=> bid >= ask <=> -bk >= ak
  *         self.crossed = (self.bids_c.best_c(&bk, &bs) and self.asks_c.best_c(&ak, &asz)             # <<<<<<<<<<<<<<
@@ -23727,7 +24022,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_after_message_c(struc
 */
   __pyx_v_self->crossed = __pyx_t_1;
 
-  /* "barfinex/_fast/orderbook.pyx":375
+  /* "barfinex/_fast/orderbook.pyx":388
  *         self.crossed = (self.bids_c.best_c(&bk, &bs) and self.asks_c.best_c(&ak, &asz)
  *                         and -bk >= ak)
  *         if self.crossed:             # <<<<<<<<<<<<<<
@@ -23736,7 +24031,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_after_message_c(struc
 */
   if (__pyx_v_self->crossed) {
 
-    /* "barfinex/_fast/orderbook.pyx":376
+    /* "barfinex/_fast/orderbook.pyx":389
  *                         and -bk >= ak)
  *         if self.crossed:
  *             self.crossed_count += 1             # <<<<<<<<<<<<<<
@@ -23745,7 +24040,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_after_message_c(struc
 */
     __pyx_v_self->crossed_count = (__pyx_v_self->crossed_count + 1);
 
-    /* "barfinex/_fast/orderbook.pyx":375
+    /* "barfinex/_fast/orderbook.pyx":388
  *         self.crossed = (self.bids_c.best_c(&bk, &bs) and self.asks_c.best_c(&ak, &asz)
  *                         and -bk >= ak)
  *         if self.crossed:             # <<<<<<<<<<<<<<
@@ -23754,7 +24049,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_after_message_c(struc
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":368
+  /* "barfinex/_fast/orderbook.pyx":381
  *         self.after_message_c(update_id)
  * 
  *     cdef void after_message_c(self, int64_t update_id) noexcept:             # <<<<<<<<<<<<<<
@@ -23770,7 +24065,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_after_message_c(struc
 
 }
 
-/* "barfinex/_fast/orderbook.pyx":378
+/* "barfinex/_fast/orderbook.pyx":391
  *             self.crossed_count += 1
  * 
  *     cdef void reset_window_c(self, Py_ssize_t n_bids) noexcept:             # <<<<<<<<<<<<<<
@@ -23794,7 +24089,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":381
+  /* "barfinex/_fast/orderbook.pyx":394
  *         """Clear both sides and place each window at the best level of the
  *         parsed snapshot, so loading it never moves a window."""
  *         cdef Py_ssize_t i, n = self.scratch_price.size()             # <<<<<<<<<<<<<<
@@ -23803,7 +24098,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
 */
   __pyx_v_n = __pyx_v_self->scratch_price.size();
 
-  /* "barfinex/_fast/orderbook.pyx":382
+  /* "barfinex/_fast/orderbook.pyx":395
  *         parsed snapshot, so loading it never moves a window."""
  *         cdef Py_ssize_t i, n = self.scratch_price.size()
  *         cdef int64_t best_bid = 0, best_ask = INT64_MAX_C             # <<<<<<<<<<<<<<
@@ -23813,7 +24108,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
   __pyx_v_best_bid = 0;
   __pyx_v_best_ask = __pyx_v_8barfinex_5_fast_9orderbook_INT64_MAX_C;
 
-  /* "barfinex/_fast/orderbook.pyx":383
+  /* "barfinex/_fast/orderbook.pyx":396
  *         cdef Py_ssize_t i, n = self.scratch_price.size()
  *         cdef int64_t best_bid = 0, best_ask = INT64_MAX_C
  *         for i in range(n):             # <<<<<<<<<<<<<<
@@ -23827,7 +24122,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
   for (__pyx_t_3 = 0; __pyx_t_3 < __pyx_t_2; __pyx_t_3+=1) {
     __pyx_v_i = __pyx_t_3;
 
-    /* "barfinex/_fast/orderbook.pyx":384
+    /* "barfinex/_fast/orderbook.pyx":397
  *         cdef int64_t best_bid = 0, best_ask = INT64_MAX_C
  *         for i in range(n):
  *             if self.scratch_size[i] == 0:             # <<<<<<<<<<<<<<
@@ -23839,7 +24134,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
     if (__pyx_t_4) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":385
+      /* "barfinex/_fast/orderbook.pyx":398
  *         for i in range(n):
  *             if self.scratch_size[i] == 0:
  *                 continue             # <<<<<<<<<<<<<<
@@ -23848,7 +24143,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
 */
       goto __pyx_L3_continue;
 
-      /* "barfinex/_fast/orderbook.pyx":384
+      /* "barfinex/_fast/orderbook.pyx":397
  *         cdef int64_t best_bid = 0, best_ask = INT64_MAX_C
  *         for i in range(n):
  *             if self.scratch_size[i] == 0:             # <<<<<<<<<<<<<<
@@ -23857,7 +24152,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":386
+    /* "barfinex/_fast/orderbook.pyx":399
  *             if self.scratch_size[i] == 0:
  *                 continue
  *             if i < n_bids:             # <<<<<<<<<<<<<<
@@ -23869,7 +24164,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
     if (__pyx_t_4) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":387
+      /* "barfinex/_fast/orderbook.pyx":400
  *                 continue
  *             if i < n_bids:
  *                 best_bid = max(best_bid, self.scratch_price[i])             # <<<<<<<<<<<<<<
@@ -23893,7 +24188,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
       __pyx_v_best_bid = __pyx_t_7;
 
 
-      /* "barfinex/_fast/orderbook.pyx":386
+      /* "barfinex/_fast/orderbook.pyx":399
  *             if self.scratch_size[i] == 0:
  *                 continue
  *             if i < n_bids:             # <<<<<<<<<<<<<<
@@ -23903,7 +24198,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
       goto __pyx_L6;
     }
 
-    /* "barfinex/_fast/orderbook.pyx":389
+    /* "barfinex/_fast/orderbook.pyx":402
  *                 best_bid = max(best_bid, self.scratch_price[i])
  *             else:
  *                 best_ask = min(best_ask, self.scratch_price[i])             # <<<<<<<<<<<<<<
@@ -23933,7 +24228,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
   }
 
 
-  /* "barfinex/_fast/orderbook.pyx":390
+  /* "barfinex/_fast/orderbook.pyx":403
  *             else:
  *                 best_ask = min(best_ask, self.scratch_price[i])
  *         self.bids_c.clear_c()             # <<<<<<<<<<<<<<
@@ -23942,7 +24237,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
 */
   ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->bids_c->__pyx_vtab)->clear_c(__pyx_v_self->bids_c);
 
-  /* "barfinex/_fast/orderbook.pyx":391
+  /* "barfinex/_fast/orderbook.pyx":404
  *                 best_ask = min(best_ask, self.scratch_price[i])
  *         self.bids_c.clear_c()
  *         self.asks_c.clear_c()             # <<<<<<<<<<<<<<
@@ -23951,7 +24246,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
 */
   ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->asks_c->__pyx_vtab)->clear_c(__pyx_v_self->asks_c);
 
-  /* "barfinex/_fast/orderbook.pyx":392
+  /* "barfinex/_fast/orderbook.pyx":405
  *         self.bids_c.clear_c()
  *         self.asks_c.clear_c()
  *         if best_bid > 0:             # <<<<<<<<<<<<<<
@@ -23963,7 +24258,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
   if (__pyx_t_4) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":393
+    /* "barfinex/_fast/orderbook.pyx":406
  *         self.asks_c.clear_c()
  *         if best_bid > 0:
  *             self.bids_c.lo = -(best_bid // self.tick_size) - self.bids_c.width // 4             # <<<<<<<<<<<<<<
@@ -23972,15 +24267,15 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
 */
     if (unlikely(__pyx_v_self->tick_size == 0)) {
       PyErr_SetString(PyExc_ZeroDivisionError, "integer division or modulo by zero");
-      __PYX_ERR(0, 393, __pyx_L1_error)
+      __PYX_ERR(0, 406, __pyx_L1_error)
     }
     else if (sizeof(int64_t) == sizeof(long) && (!(((int64_t)-1) > 0)) && unlikely(__pyx_v_self->tick_size == (int64_t)-1)  && unlikely(__Pyx_UNARY_NEG_WOULD_OVERFLOW(__pyx_v_best_bid))) {
       PyErr_SetString(PyExc_OverflowError, "value too large to perform division");
-      __PYX_ERR(0, 393, __pyx_L1_error)
+      __PYX_ERR(0, 406, __pyx_L1_error)
     }
     __pyx_v_self->bids_c->lo = ((-__Pyx_div_int64_t(__pyx_v_best_bid, __pyx_v_self->tick_size, 0)) - __Pyx_div_Py_ssize_t(__pyx_v_self->bids_c->width, 4, 1));
 
-    /* "barfinex/_fast/orderbook.pyx":392
+    /* "barfinex/_fast/orderbook.pyx":405
  *         self.bids_c.clear_c()
  *         self.asks_c.clear_c()
  *         if best_bid > 0:             # <<<<<<<<<<<<<<
@@ -23989,7 +24284,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":394
+  /* "barfinex/_fast/orderbook.pyx":407
  *         if best_bid > 0:
  *             self.bids_c.lo = -(best_bid // self.tick_size) - self.bids_c.width // 4
  *         if best_ask < INT64_MAX_C:             # <<<<<<<<<<<<<<
@@ -24001,7 +24296,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
   if (__pyx_t_4) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":395
+    /* "barfinex/_fast/orderbook.pyx":408
  *             self.bids_c.lo = -(best_bid // self.tick_size) - self.bids_c.width // 4
  *         if best_ask < INT64_MAX_C:
  *             self.asks_c.lo = best_ask // self.tick_size - self.asks_c.width // 4             # <<<<<<<<<<<<<<
@@ -24010,15 +24305,15 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
 */
     if (unlikely(__pyx_v_self->tick_size == 0)) {
       PyErr_SetString(PyExc_ZeroDivisionError, "integer division or modulo by zero");
-      __PYX_ERR(0, 395, __pyx_L1_error)
+      __PYX_ERR(0, 408, __pyx_L1_error)
     }
     else if (sizeof(int64_t) == sizeof(long) && (!(((int64_t)-1) > 0)) && unlikely(__pyx_v_self->tick_size == (int64_t)-1)  && unlikely(__Pyx_UNARY_NEG_WOULD_OVERFLOW(__pyx_v_best_ask))) {
       PyErr_SetString(PyExc_OverflowError, "value too large to perform division");
-      __PYX_ERR(0, 395, __pyx_L1_error)
+      __PYX_ERR(0, 408, __pyx_L1_error)
     }
     __pyx_v_self->asks_c->lo = (__Pyx_div_int64_t(__pyx_v_best_ask, __pyx_v_self->tick_size, 0) - __Pyx_div_Py_ssize_t(__pyx_v_self->asks_c->width, 4, 1));
 
-    /* "barfinex/_fast/orderbook.pyx":394
+    /* "barfinex/_fast/orderbook.pyx":407
  *         if best_bid > 0:
  *             self.bids_c.lo = -(best_bid // self.tick_size) - self.bids_c.width // 4
  *         if best_ask < INT64_MAX_C:             # <<<<<<<<<<<<<<
@@ -24027,7 +24322,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":378
+  /* "barfinex/_fast/orderbook.pyx":391
  *             self.crossed_count += 1
  * 
  *     cdef void reset_window_c(self, Py_ssize_t n_bids) noexcept:             # <<<<<<<<<<<<<<
@@ -24047,7 +24342,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_reset_window_c(struct
 
 }
 
-/* "barfinex/_fast/orderbook.pyx":397
+/* "barfinex/_fast/orderbook.pyx":410
  *             self.asks_c.lo = best_ask // self.tick_size - self.asks_c.width // 4
  * 
  *     cdef void _commit(self, Py_ssize_t nb, int64_t update_id) noexcept:             # <<<<<<<<<<<<<<
@@ -24060,7 +24355,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__commit(struct __pyx_
   int64_t *__pyx_v_s;
   Py_ssize_t __pyx_v_n;
 
-  /* "barfinex/_fast/orderbook.pyx":398
+  /* "barfinex/_fast/orderbook.pyx":411
  * 
  *     cdef void _commit(self, Py_ssize_t nb, int64_t update_id) noexcept:
  *         cdef int64_t* p = self.scratch_price.data()             # <<<<<<<<<<<<<<
@@ -24069,7 +24364,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__commit(struct __pyx_
 */
   __pyx_v_p = __pyx_v_self->scratch_price.data();
 
-  /* "barfinex/_fast/orderbook.pyx":399
+  /* "barfinex/_fast/orderbook.pyx":412
  *     cdef void _commit(self, Py_ssize_t nb, int64_t update_id) noexcept:
  *         cdef int64_t* p = self.scratch_price.data()
  *         cdef int64_t* s = self.scratch_size.data()             # <<<<<<<<<<<<<<
@@ -24078,7 +24373,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__commit(struct __pyx_
 */
   __pyx_v_s = __pyx_v_self->scratch_size.data();
 
-  /* "barfinex/_fast/orderbook.pyx":400
+  /* "barfinex/_fast/orderbook.pyx":413
  *         cdef int64_t* p = self.scratch_price.data()
  *         cdef int64_t* s = self.scratch_size.data()
  *         cdef Py_ssize_t n = self.scratch_price.size()             # <<<<<<<<<<<<<<
@@ -24087,7 +24382,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__commit(struct __pyx_
 */
   __pyx_v_n = __pyx_v_self->scratch_price.size();
 
-  /* "barfinex/_fast/orderbook.pyx":401
+  /* "barfinex/_fast/orderbook.pyx":414
  *         cdef int64_t* s = self.scratch_size.data()
  *         cdef Py_ssize_t n = self.scratch_price.size()
  *         self.apply_diff_c(p, s, nb, p + nb, s + nb, n - nb, update_id)             # <<<<<<<<<<<<<<
@@ -24096,7 +24391,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__commit(struct __pyx_
 */
   ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->apply_diff_c(__pyx_v_self, __pyx_v_p, __pyx_v_s, __pyx_v_nb, (__pyx_v_p + __pyx_v_nb), (__pyx_v_s + __pyx_v_nb), (__pyx_v_n - __pyx_v_nb), __pyx_v_update_id);
 
-  /* "barfinex/_fast/orderbook.pyx":397
+  /* "barfinex/_fast/orderbook.pyx":410
  *             self.asks_c.lo = best_ask // self.tick_size - self.asks_c.width // 4
  * 
  *     cdef void _commit(self, Py_ssize_t nb, int64_t update_id) noexcept:             # <<<<<<<<<<<<<<
@@ -24111,7 +24406,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__commit(struct __pyx_
 
 }
 
-/* "barfinex/_fast/orderbook.pyx":405
+/* "barfinex/_fast/orderbook.pyx":418
  *     # -- checked doors --
  * 
  *     cpdef Py_ssize_t apply_snapshot(self, object bids, object asks, int64_t last_update_id) except -1:             # <<<<<<<<<<<<<<
@@ -24158,13 +24453,13 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot(
     if (unlikely(!__Pyx_object_dict_version_matches(((PyObject *)__pyx_v_self), __pyx_tp_dict_version, __pyx_obj_dict_version))) {
       PY_UINT64_T __pyx_typedict_guard = __Pyx_get_tp_dict_version(((PyObject *)__pyx_v_self));
       #endif
-      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_apply_snapshot); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 405, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_apply_snapshot); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 418, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       if (!__Pyx_IsSameCFunction(__pyx_t_1, (void(*)(void)) __pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_5apply_snapshot)) {
         __pyx_t_3 = NULL;
         __Pyx_INCREF(__pyx_t_1);
         __pyx_t_4 = __pyx_t_1; 
-        __pyx_t_5 = __Pyx_PyLong_From_int64_t(__pyx_v_last_update_id); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 405, __pyx_L1_error)
+        __pyx_t_5 = __Pyx_PyLong_From_int64_t(__pyx_v_last_update_id); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 418, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_5);
         __pyx_t_6 = 1;
         #if CYTHON_UNPACK_METHODS
@@ -24184,10 +24479,10 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot(
           __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
           __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
           __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 405, __pyx_L1_error)
+          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 418, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_2);
         }
-        __pyx_t_7 = __Pyx_PyIndex_AsSsize_t(__pyx_t_2); if (unlikely((__pyx_t_7 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 405, __pyx_L1_error)
+        __pyx_t_7 = __Pyx_PyIndex_AsSsize_t(__pyx_t_2); if (unlikely((__pyx_t_7 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 418, __pyx_L1_error)
         __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
         {
           __pyx_r = __pyx_t_7;
@@ -24208,7 +24503,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot(
     #endif
   }
 
-  /* "barfinex/_fast/orderbook.pyx":410
+  /* "barfinex/_fast/orderbook.pyx":423
  *         Raises BookError (book unchanged) on any malformed level."""
  *         cdef Py_ssize_t nb
  *         self.scratch_price.clear()             # <<<<<<<<<<<<<<
@@ -24217,7 +24512,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot(
 */
   __pyx_v_self->scratch_price.clear();
 
-  /* "barfinex/_fast/orderbook.pyx":411
+  /* "barfinex/_fast/orderbook.pyx":424
  *         cdef Py_ssize_t nb
  *         self.scratch_price.clear()
  *         self.scratch_size.clear()             # <<<<<<<<<<<<<<
@@ -24226,17 +24521,17 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot(
 */
   __pyx_v_self->scratch_size.clear();
 
-  /* "barfinex/_fast/orderbook.pyx":412
+  /* "barfinex/_fast/orderbook.pyx":425
  *         self.scratch_price.clear()
  *         self.scratch_size.clear()
  *         self.parse_levels_c(bids, BID_C, "bids")             # <<<<<<<<<<<<<<
  *         nb = self.scratch_price.size()
  *         self.parse_levels_c(asks, ASK_C, "asks")
 */
-  __pyx_t_8 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->parse_levels_c(__pyx_v_self, __pyx_v_bids, __pyx_e_8barfinex_5_fast_9orderbook_BID_C, __pyx_mstate_global->__pyx_n_u_bids_2); if (unlikely(__pyx_t_8 == ((int)-1))) __PYX_ERR(0, 412, __pyx_L1_error)
+  __pyx_t_8 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->parse_levels_c(__pyx_v_self, __pyx_v_bids, __pyx_e_8barfinex_5_fast_9orderbook_BID_C, __pyx_mstate_global->__pyx_n_u_bids_2); if (unlikely(__pyx_t_8 == ((int)-1))) __PYX_ERR(0, 425, __pyx_L1_error)
 
 
-  /* "barfinex/_fast/orderbook.pyx":413
+  /* "barfinex/_fast/orderbook.pyx":426
  *         self.scratch_size.clear()
  *         self.parse_levels_c(bids, BID_C, "bids")
  *         nb = self.scratch_price.size()             # <<<<<<<<<<<<<<
@@ -24245,17 +24540,17 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot(
 */
   __pyx_v_nb = __pyx_v_self->scratch_price.size();
 
-  /* "barfinex/_fast/orderbook.pyx":414
+  /* "barfinex/_fast/orderbook.pyx":427
  *         self.parse_levels_c(bids, BID_C, "bids")
  *         nb = self.scratch_price.size()
  *         self.parse_levels_c(asks, ASK_C, "asks")             # <<<<<<<<<<<<<<
  *         self.reset_window_c(nb)
  *         self.crossed = False
 */
-  __pyx_t_8 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->parse_levels_c(__pyx_v_self, __pyx_v_asks, __pyx_e_8barfinex_5_fast_9orderbook_ASK_C, __pyx_mstate_global->__pyx_n_u_asks_2); if (unlikely(__pyx_t_8 == ((int)-1))) __PYX_ERR(0, 414, __pyx_L1_error)
+  __pyx_t_8 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->parse_levels_c(__pyx_v_self, __pyx_v_asks, __pyx_e_8barfinex_5_fast_9orderbook_ASK_C, __pyx_mstate_global->__pyx_n_u_asks_2); if (unlikely(__pyx_t_8 == ((int)-1))) __PYX_ERR(0, 427, __pyx_L1_error)
 
 
-  /* "barfinex/_fast/orderbook.pyx":415
+  /* "barfinex/_fast/orderbook.pyx":428
  *         nb = self.scratch_price.size()
  *         self.parse_levels_c(asks, ASK_C, "asks")
  *         self.reset_window_c(nb)             # <<<<<<<<<<<<<<
@@ -24264,7 +24559,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot(
 */
   ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->reset_window_c(__pyx_v_self, __pyx_v_nb);
 
-  /* "barfinex/_fast/orderbook.pyx":416
+  /* "barfinex/_fast/orderbook.pyx":429
  *         self.parse_levels_c(asks, ASK_C, "asks")
  *         self.reset_window_c(nb)
  *         self.crossed = False             # <<<<<<<<<<<<<<
@@ -24273,7 +24568,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot(
 */
   __pyx_v_self->crossed = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":417
+  /* "barfinex/_fast/orderbook.pyx":430
  *         self.reset_window_c(nb)
  *         self.crossed = False
  *         self._commit(nb, last_update_id)             # <<<<<<<<<<<<<<
@@ -24282,7 +24577,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot(
 */
   ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_commit(__pyx_v_self, __pyx_v_nb, __pyx_v_last_update_id);
 
-  /* "barfinex/_fast/orderbook.pyx":418
+  /* "barfinex/_fast/orderbook.pyx":431
  *         self.crossed = False
  *         self._commit(nb, last_update_id)
  *         return self.scratch_price.size()             # <<<<<<<<<<<<<<
@@ -24295,7 +24590,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot(
   }
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":405
+  /* "barfinex/_fast/orderbook.pyx":418
  *     # -- checked doors --
  * 
  *     cpdef Py_ssize_t apply_snapshot(self, object bids, object asks, int64_t last_update_id) except -1:             # <<<<<<<<<<<<<<
@@ -24327,7 +24622,7 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_4apply_snapshot, "Replace the book with a REST snapshot: ``bids``/``asks`` are Binance\n        lists of ``[price_str, size_str]``. Returns the number of levels read.\n        Raises BookError (book unchanged) on any malformed level.");
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_4apply_snapshot, "OrderBook.apply_snapshot(self, bids, asks, int64_t last_update_id) -> Py_ssize_t\n\nReplace the book with a REST snapshot: ``bids``/``asks`` are Binance\nlists of ``[price_str, size_str]``. Returns the number of levels read.\nRaises BookError (book unchanged) on any malformed level.");
 static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_5apply_snapshot = {"apply_snapshot", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_5apply_snapshot, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_4apply_snapshot};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_5apply_snapshot(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
@@ -24361,46 +24656,46 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_bids_2,&__pyx_mstate_global->__pyx_n_u_asks_2,&__pyx_mstate_global->__pyx_n_u_last_update_id_2,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 405, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 418, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 405, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 418, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 405, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 418, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 405, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 418, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "apply_snapshot", 0) < (0)) __PYX_ERR(0, 405, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "apply_snapshot", 0) < (0)) __PYX_ERR(0, 418, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 3; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("apply_snapshot", 1, 3, 3, i); __PYX_ERR(0, 405, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("apply_snapshot", 1, 3, 3, i); __PYX_ERR(0, 418, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 3)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 405, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 418, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 405, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 418, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 405, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 418, __pyx_L3_error)
     }
     __pyx_v_bids = values[0];
     __pyx_v_asks = values[1];
-    __pyx_v_last_update_id = __Pyx_PyLong_As_int64_t(values[2]); if (unlikely((__pyx_v_last_update_id == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 405, __pyx_L3_error)
+    __pyx_v_last_update_id = __Pyx_PyLong_As_int64_t(values[2]); if (unlikely((__pyx_v_last_update_id == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 418, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("apply_snapshot", 1, 3, 3, __pyx_nargs); __PYX_ERR(0, 405, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("apply_snapshot", 1, 3, 3, __pyx_nargs); __PYX_ERR(0, 418, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -24431,8 +24726,8 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_4apply_snapshot
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("apply_snapshot", 0);
-  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot(__pyx_v_self, __pyx_v_bids, __pyx_v_asks, __pyx_v_last_update_id, 1); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 405, __pyx_L1_error)
-  __pyx_t_2 = PyLong_FromSsize_t(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 405, __pyx_L1_error)
+  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot(__pyx_v_self, __pyx_v_bids, __pyx_v_asks, __pyx_v_last_update_id, 1); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 418, __pyx_L1_error)
+  __pyx_t_2 = PyLong_FromSsize_t(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 418, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
 
   {
@@ -24457,7 +24752,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_4apply_snapshot
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":420
+/* "barfinex/_fast/orderbook.pyx":433
  *         return self.scratch_price.size()
  * 
  *     cpdef Py_ssize_t apply_diff(self, object bids, object asks, int64_t update_id) except -1:             # <<<<<<<<<<<<<<
@@ -24504,13 +24799,13 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff(stru
     if (unlikely(!__Pyx_object_dict_version_matches(((PyObject *)__pyx_v_self), __pyx_tp_dict_version, __pyx_obj_dict_version))) {
       PY_UINT64_T __pyx_typedict_guard = __Pyx_get_tp_dict_version(((PyObject *)__pyx_v_self));
       #endif
-      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_apply_diff); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 420, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_apply_diff); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 433, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       if (!__Pyx_IsSameCFunction(__pyx_t_1, (void(*)(void)) __pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_7apply_diff)) {
         __pyx_t_3 = NULL;
         __Pyx_INCREF(__pyx_t_1);
         __pyx_t_4 = __pyx_t_1; 
-        __pyx_t_5 = __Pyx_PyLong_From_int64_t(__pyx_v_update_id); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 420, __pyx_L1_error)
+        __pyx_t_5 = __Pyx_PyLong_From_int64_t(__pyx_v_update_id); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 433, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_5);
         __pyx_t_6 = 1;
         #if CYTHON_UNPACK_METHODS
@@ -24530,10 +24825,10 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff(stru
           __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
           __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
           __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 420, __pyx_L1_error)
+          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 433, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_2);
         }
-        __pyx_t_7 = __Pyx_PyIndex_AsSsize_t(__pyx_t_2); if (unlikely((__pyx_t_7 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 420, __pyx_L1_error)
+        __pyx_t_7 = __Pyx_PyIndex_AsSsize_t(__pyx_t_2); if (unlikely((__pyx_t_7 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 433, __pyx_L1_error)
         __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
         {
           __pyx_r = __pyx_t_7;
@@ -24554,7 +24849,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff(stru
     #endif
   }
 
-  /* "barfinex/_fast/orderbook.pyx":425
+  /* "barfinex/_fast/orderbook.pyx":438
  *         applied. Raises BookError (book unchanged) on any malformed level."""
  *         cdef Py_ssize_t nb
  *         self.scratch_price.clear()             # <<<<<<<<<<<<<<
@@ -24563,7 +24858,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff(stru
 */
   __pyx_v_self->scratch_price.clear();
 
-  /* "barfinex/_fast/orderbook.pyx":426
+  /* "barfinex/_fast/orderbook.pyx":439
  *         cdef Py_ssize_t nb
  *         self.scratch_price.clear()
  *         self.scratch_size.clear()             # <<<<<<<<<<<<<<
@@ -24572,17 +24867,17 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff(stru
 */
   __pyx_v_self->scratch_size.clear();
 
-  /* "barfinex/_fast/orderbook.pyx":427
+  /* "barfinex/_fast/orderbook.pyx":440
  *         self.scratch_price.clear()
  *         self.scratch_size.clear()
  *         self.parse_levels_c(bids, BID_C, "bids")             # <<<<<<<<<<<<<<
  *         nb = self.scratch_price.size()
  *         self.parse_levels_c(asks, ASK_C, "asks")
 */
-  __pyx_t_8 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->parse_levels_c(__pyx_v_self, __pyx_v_bids, __pyx_e_8barfinex_5_fast_9orderbook_BID_C, __pyx_mstate_global->__pyx_n_u_bids_2); if (unlikely(__pyx_t_8 == ((int)-1))) __PYX_ERR(0, 427, __pyx_L1_error)
+  __pyx_t_8 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->parse_levels_c(__pyx_v_self, __pyx_v_bids, __pyx_e_8barfinex_5_fast_9orderbook_BID_C, __pyx_mstate_global->__pyx_n_u_bids_2); if (unlikely(__pyx_t_8 == ((int)-1))) __PYX_ERR(0, 440, __pyx_L1_error)
 
 
-  /* "barfinex/_fast/orderbook.pyx":428
+  /* "barfinex/_fast/orderbook.pyx":441
  *         self.scratch_size.clear()
  *         self.parse_levels_c(bids, BID_C, "bids")
  *         nb = self.scratch_price.size()             # <<<<<<<<<<<<<<
@@ -24591,17 +24886,17 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff(stru
 */
   __pyx_v_nb = __pyx_v_self->scratch_price.size();
 
-  /* "barfinex/_fast/orderbook.pyx":429
+  /* "barfinex/_fast/orderbook.pyx":442
  *         self.parse_levels_c(bids, BID_C, "bids")
  *         nb = self.scratch_price.size()
  *         self.parse_levels_c(asks, ASK_C, "asks")             # <<<<<<<<<<<<<<
  *         self._commit(nb, update_id)
  *         return self.scratch_price.size()
 */
-  __pyx_t_8 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->parse_levels_c(__pyx_v_self, __pyx_v_asks, __pyx_e_8barfinex_5_fast_9orderbook_ASK_C, __pyx_mstate_global->__pyx_n_u_asks_2); if (unlikely(__pyx_t_8 == ((int)-1))) __PYX_ERR(0, 429, __pyx_L1_error)
+  __pyx_t_8 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->parse_levels_c(__pyx_v_self, __pyx_v_asks, __pyx_e_8barfinex_5_fast_9orderbook_ASK_C, __pyx_mstate_global->__pyx_n_u_asks_2); if (unlikely(__pyx_t_8 == ((int)-1))) __PYX_ERR(0, 442, __pyx_L1_error)
 
 
-  /* "barfinex/_fast/orderbook.pyx":430
+  /* "barfinex/_fast/orderbook.pyx":443
  *         nb = self.scratch_price.size()
  *         self.parse_levels_c(asks, ASK_C, "asks")
  *         self._commit(nb, update_id)             # <<<<<<<<<<<<<<
@@ -24610,7 +24905,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff(stru
 */
   ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_commit(__pyx_v_self, __pyx_v_nb, __pyx_v_update_id);
 
-  /* "barfinex/_fast/orderbook.pyx":431
+  /* "barfinex/_fast/orderbook.pyx":444
  *         self.parse_levels_c(asks, ASK_C, "asks")
  *         self._commit(nb, update_id)
  *         return self.scratch_price.size()             # <<<<<<<<<<<<<<
@@ -24623,7 +24918,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff(stru
   }
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":420
+  /* "barfinex/_fast/orderbook.pyx":433
  *         return self.scratch_price.size()
  * 
  *     cpdef Py_ssize_t apply_diff(self, object bids, object asks, int64_t update_id) except -1:             # <<<<<<<<<<<<<<
@@ -24655,7 +24950,7 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_6apply_diff, "Apply one whole depth-diff message: every bid and ask level of it, in\n        one call. Size \"0\" deletes the level. Returns the number of levels\n        applied. Raises BookError (book unchanged) on any malformed level.");
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_6apply_diff, "OrderBook.apply_diff(self, bids, asks, int64_t update_id) -> Py_ssize_t\n\nApply one whole depth-diff message: every bid and ask level of it, in\none call. Size \"0\" deletes the level. Returns the number of levels\napplied. Raises BookError (book unchanged) on any malformed level.");
 static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_7apply_diff = {"apply_diff", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_7apply_diff, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_6apply_diff};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_7apply_diff(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
@@ -24689,46 +24984,46 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_bids_2,&__pyx_mstate_global->__pyx_n_u_asks_2,&__pyx_mstate_global->__pyx_n_u_update_id,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 420, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 433, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 420, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 433, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 420, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 433, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 420, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 433, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "apply_diff", 0) < (0)) __PYX_ERR(0, 420, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "apply_diff", 0) < (0)) __PYX_ERR(0, 433, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 3; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("apply_diff", 1, 3, 3, i); __PYX_ERR(0, 420, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("apply_diff", 1, 3, 3, i); __PYX_ERR(0, 433, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 3)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 420, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 433, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 420, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 433, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 420, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 433, __pyx_L3_error)
     }
     __pyx_v_bids = values[0];
     __pyx_v_asks = values[1];
-    __pyx_v_update_id = __Pyx_PyLong_As_int64_t(values[2]); if (unlikely((__pyx_v_update_id == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 420, __pyx_L3_error)
+    __pyx_v_update_id = __Pyx_PyLong_As_int64_t(values[2]); if (unlikely((__pyx_v_update_id == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 433, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("apply_diff", 1, 3, 3, __pyx_nargs); __PYX_ERR(0, 420, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("apply_diff", 1, 3, 3, __pyx_nargs); __PYX_ERR(0, 433, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -24759,8 +25054,8 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_6apply_diff(str
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("apply_diff", 0);
-  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff(__pyx_v_self, __pyx_v_bids, __pyx_v_asks, __pyx_v_update_id, 1); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 420, __pyx_L1_error)
-  __pyx_t_2 = PyLong_FromSsize_t(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 420, __pyx_L1_error)
+  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff(__pyx_v_self, __pyx_v_bids, __pyx_v_asks, __pyx_v_update_id, 1); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 433, __pyx_L1_error)
+  __pyx_t_2 = PyLong_FromSsize_t(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 433, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
 
   {
@@ -24785,7 +25080,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_6apply_diff(str
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":433
+/* "barfinex/_fast/orderbook.pyx":446
  *         return self.scratch_price.size()
  * 
  *     cpdef Py_ssize_t apply_snapshot_arrays(self, const int64_t[:] bid_prices, const int64_t[:] bid_sizes,             # <<<<<<<<<<<<<<
@@ -24836,25 +25131,25 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot_
     if (unlikely(!__Pyx_object_dict_version_matches(((PyObject *)__pyx_v_self), __pyx_tp_dict_version, __pyx_obj_dict_version))) {
       PY_UINT64_T __pyx_typedict_guard = __Pyx_get_tp_dict_version(((PyObject *)__pyx_v_self));
       #endif
-      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_apply_snapshot_arrays); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 433, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_apply_snapshot_arrays); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 446, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       if (!__Pyx_IsSameCFunction(__pyx_t_1, (void(*)(void)) __pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_9apply_snapshot_arrays)) {
         __pyx_t_3 = NULL;
         __Pyx_INCREF(__pyx_t_1);
         __pyx_t_4 = __pyx_t_1; 
-        if (unlikely(!__pyx_v_bid_prices.memview)) { __Pyx_RaiseUnboundLocalError("bid_prices"); __PYX_ERR(0, 433, __pyx_L1_error) }
-        __pyx_t_5 = __pyx_memoryview_fromslice(__pyx_v_bid_prices, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 433, __pyx_L1_error)
+        if (unlikely(!__pyx_v_bid_prices.memview)) { __Pyx_RaiseUnboundLocalError("bid_prices"); __PYX_ERR(0, 446, __pyx_L1_error) }
+        __pyx_t_5 = __pyx_memoryview_fromslice(__pyx_v_bid_prices, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 446, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_5);
-        if (unlikely(!__pyx_v_bid_sizes.memview)) { __Pyx_RaiseUnboundLocalError("bid_sizes"); __PYX_ERR(0, 433, __pyx_L1_error) }
-        __pyx_t_6 = __pyx_memoryview_fromslice(__pyx_v_bid_sizes, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 433, __pyx_L1_error)
+        if (unlikely(!__pyx_v_bid_sizes.memview)) { __Pyx_RaiseUnboundLocalError("bid_sizes"); __PYX_ERR(0, 446, __pyx_L1_error) }
+        __pyx_t_6 = __pyx_memoryview_fromslice(__pyx_v_bid_sizes, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 446, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_6);
-        if (unlikely(!__pyx_v_ask_prices.memview)) { __Pyx_RaiseUnboundLocalError("ask_prices"); __PYX_ERR(0, 433, __pyx_L1_error) }
-        __pyx_t_7 = __pyx_memoryview_fromslice(__pyx_v_ask_prices, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 433, __pyx_L1_error)
+        if (unlikely(!__pyx_v_ask_prices.memview)) { __Pyx_RaiseUnboundLocalError("ask_prices"); __PYX_ERR(0, 446, __pyx_L1_error) }
+        __pyx_t_7 = __pyx_memoryview_fromslice(__pyx_v_ask_prices, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 446, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_7);
-        if (unlikely(!__pyx_v_ask_sizes.memview)) { __Pyx_RaiseUnboundLocalError("ask_sizes"); __PYX_ERR(0, 433, __pyx_L1_error) }
-        __pyx_t_8 = __pyx_memoryview_fromslice(__pyx_v_ask_sizes, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 433, __pyx_L1_error)
+        if (unlikely(!__pyx_v_ask_sizes.memview)) { __Pyx_RaiseUnboundLocalError("ask_sizes"); __PYX_ERR(0, 446, __pyx_L1_error) }
+        __pyx_t_8 = __pyx_memoryview_fromslice(__pyx_v_ask_sizes, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 446, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_8);
-        __pyx_t_9 = __Pyx_PyLong_From_int64_t(__pyx_v_last_update_id); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 433, __pyx_L1_error)
+        __pyx_t_9 = __Pyx_PyLong_From_int64_t(__pyx_v_last_update_id); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 446, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_9);
         __pyx_t_10 = 1;
         #if CYTHON_UNPACK_METHODS
@@ -24878,10 +25173,10 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot_
           __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
           __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
           __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 433, __pyx_L1_error)
+          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 446, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_2);
         }
-        __pyx_t_11 = __Pyx_PyIndex_AsSsize_t(__pyx_t_2); if (unlikely((__pyx_t_11 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 433, __pyx_L1_error)
+        __pyx_t_11 = __Pyx_PyIndex_AsSsize_t(__pyx_t_2); if (unlikely((__pyx_t_11 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 446, __pyx_L1_error)
         __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
         {
           __pyx_r = __pyx_t_11;
@@ -24902,7 +25197,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot_
     #endif
   }
 
-  /* "barfinex/_fast/orderbook.pyx":438
+  /* "barfinex/_fast/orderbook.pyx":451
  *         """``apply_snapshot`` from int64 arrays of mantissas (numpy or array('q'))."""
  *         cdef Py_ssize_t nb
  *         self.scratch_price.clear()             # <<<<<<<<<<<<<<
@@ -24911,7 +25206,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot_
 */
   __pyx_v_self->scratch_price.clear();
 
-  /* "barfinex/_fast/orderbook.pyx":439
+  /* "barfinex/_fast/orderbook.pyx":452
  *         cdef Py_ssize_t nb
  *         self.scratch_price.clear()
  *         self.scratch_size.clear()             # <<<<<<<<<<<<<<
@@ -24920,17 +25215,17 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot_
 */
   __pyx_v_self->scratch_size.clear();
 
-  /* "barfinex/_fast/orderbook.pyx":440
+  /* "barfinex/_fast/orderbook.pyx":453
  *         self.scratch_price.clear()
  *         self.scratch_size.clear()
  *         self.check_arrays_c(bid_prices, bid_sizes, BID_C, "bids")             # <<<<<<<<<<<<<<
  *         nb = self.scratch_price.size()
  *         self.check_arrays_c(ask_prices, ask_sizes, ASK_C, "asks")
 */
-  __pyx_t_12 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->check_arrays_c(__pyx_v_self, __pyx_v_bid_prices, __pyx_v_bid_sizes, __pyx_e_8barfinex_5_fast_9orderbook_BID_C, __pyx_mstate_global->__pyx_n_u_bids_2); if (unlikely(__pyx_t_12 == ((int)-1))) __PYX_ERR(0, 440, __pyx_L1_error)
+  __pyx_t_12 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->check_arrays_c(__pyx_v_self, __pyx_v_bid_prices, __pyx_v_bid_sizes, __pyx_e_8barfinex_5_fast_9orderbook_BID_C, __pyx_mstate_global->__pyx_n_u_bids_2); if (unlikely(__pyx_t_12 == ((int)-1))) __PYX_ERR(0, 453, __pyx_L1_error)
 
 
-  /* "barfinex/_fast/orderbook.pyx":441
+  /* "barfinex/_fast/orderbook.pyx":454
  *         self.scratch_size.clear()
  *         self.check_arrays_c(bid_prices, bid_sizes, BID_C, "bids")
  *         nb = self.scratch_price.size()             # <<<<<<<<<<<<<<
@@ -24939,17 +25234,17 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot_
 */
   __pyx_v_nb = __pyx_v_self->scratch_price.size();
 
-  /* "barfinex/_fast/orderbook.pyx":442
+  /* "barfinex/_fast/orderbook.pyx":455
  *         self.check_arrays_c(bid_prices, bid_sizes, BID_C, "bids")
  *         nb = self.scratch_price.size()
  *         self.check_arrays_c(ask_prices, ask_sizes, ASK_C, "asks")             # <<<<<<<<<<<<<<
  *         self.reset_window_c(nb)
  *         self.crossed = False
 */
-  __pyx_t_12 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->check_arrays_c(__pyx_v_self, __pyx_v_ask_prices, __pyx_v_ask_sizes, __pyx_e_8barfinex_5_fast_9orderbook_ASK_C, __pyx_mstate_global->__pyx_n_u_asks_2); if (unlikely(__pyx_t_12 == ((int)-1))) __PYX_ERR(0, 442, __pyx_L1_error)
+  __pyx_t_12 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->check_arrays_c(__pyx_v_self, __pyx_v_ask_prices, __pyx_v_ask_sizes, __pyx_e_8barfinex_5_fast_9orderbook_ASK_C, __pyx_mstate_global->__pyx_n_u_asks_2); if (unlikely(__pyx_t_12 == ((int)-1))) __PYX_ERR(0, 455, __pyx_L1_error)
 
 
-  /* "barfinex/_fast/orderbook.pyx":443
+  /* "barfinex/_fast/orderbook.pyx":456
  *         nb = self.scratch_price.size()
  *         self.check_arrays_c(ask_prices, ask_sizes, ASK_C, "asks")
  *         self.reset_window_c(nb)             # <<<<<<<<<<<<<<
@@ -24958,7 +25253,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot_
 */
   ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->reset_window_c(__pyx_v_self, __pyx_v_nb);
 
-  /* "barfinex/_fast/orderbook.pyx":444
+  /* "barfinex/_fast/orderbook.pyx":457
  *         self.check_arrays_c(ask_prices, ask_sizes, ASK_C, "asks")
  *         self.reset_window_c(nb)
  *         self.crossed = False             # <<<<<<<<<<<<<<
@@ -24967,7 +25262,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot_
 */
   __pyx_v_self->crossed = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":445
+  /* "barfinex/_fast/orderbook.pyx":458
  *         self.reset_window_c(nb)
  *         self.crossed = False
  *         self._commit(nb, last_update_id)             # <<<<<<<<<<<<<<
@@ -24976,7 +25271,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot_
 */
   ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_commit(__pyx_v_self, __pyx_v_nb, __pyx_v_last_update_id);
 
-  /* "barfinex/_fast/orderbook.pyx":446
+  /* "barfinex/_fast/orderbook.pyx":459
  *         self.crossed = False
  *         self._commit(nb, last_update_id)
  *         return self.scratch_price.size()             # <<<<<<<<<<<<<<
@@ -24989,7 +25284,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot_
   }
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":433
+  /* "barfinex/_fast/orderbook.pyx":446
  *         return self.scratch_price.size()
  * 
  *     cpdef Py_ssize_t apply_snapshot_arrays(self, const int64_t[:] bid_prices, const int64_t[:] bid_sizes,             # <<<<<<<<<<<<<<
@@ -25025,7 +25320,7 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_8apply_snapshot_arrays, "``apply_snapshot`` from int64 arrays of mantissas (numpy or array(\047q\047)).");
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_8apply_snapshot_arrays, "OrderBook.apply_snapshot_arrays(self, const int64_t[:] bid_prices, const int64_t[:] bid_sizes, const int64_t[:] ask_prices, const int64_t[:] ask_sizes, int64_t last_update_id) -> Py_ssize_t\n\n``apply_snapshot`` from int64 arrays of mantissas (numpy or array(\047q\047)).");
 static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_9apply_snapshot_arrays = {"apply_snapshot_arrays", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_9apply_snapshot_arrays, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_8apply_snapshot_arrays};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_9apply_snapshot_arrays(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
@@ -25061,60 +25356,60 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_bid_prices,&__pyx_mstate_global->__pyx_n_u_bid_sizes,&__pyx_mstate_global->__pyx_n_u_ask_prices,&__pyx_mstate_global->__pyx_n_u_ask_sizes,&__pyx_mstate_global->__pyx_n_u_last_update_id_2,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 433, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 446, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  5:
         values[4] = __Pyx_ArgRef_FASTCALL(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 433, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 446, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 433, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 446, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 433, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 446, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 433, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 446, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 433, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 446, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "apply_snapshot_arrays", 0) < (0)) __PYX_ERR(0, 433, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "apply_snapshot_arrays", 0) < (0)) __PYX_ERR(0, 446, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 5; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("apply_snapshot_arrays", 1, 5, 5, i); __PYX_ERR(0, 433, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("apply_snapshot_arrays", 1, 5, 5, i); __PYX_ERR(0, 446, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 5)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 433, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 446, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 433, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 446, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 433, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 446, __pyx_L3_error)
       values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 433, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 446, __pyx_L3_error)
       values[4] = __Pyx_ArgRef_FASTCALL(__pyx_args, 4);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 433, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 446, __pyx_L3_error)
     }
-    __pyx_v_bid_prices = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[0], 0); if (unlikely(!__pyx_v_bid_prices.memview)) __PYX_ERR(0, 433, __pyx_L3_error)
-    __pyx_v_bid_sizes = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[1], 0); if (unlikely(!__pyx_v_bid_sizes.memview)) __PYX_ERR(0, 433, __pyx_L3_error)
-    __pyx_v_ask_prices = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[2], 0); if (unlikely(!__pyx_v_ask_prices.memview)) __PYX_ERR(0, 434, __pyx_L3_error)
-    __pyx_v_ask_sizes = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[3], 0); if (unlikely(!__pyx_v_ask_sizes.memview)) __PYX_ERR(0, 434, __pyx_L3_error)
-    __pyx_v_last_update_id = __Pyx_PyLong_As_int64_t(values[4]); if (unlikely((__pyx_v_last_update_id == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 435, __pyx_L3_error)
+    __pyx_v_bid_prices = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[0], 0); if (unlikely(!__pyx_v_bid_prices.memview)) __PYX_ERR(0, 446, __pyx_L3_error)
+    __pyx_v_bid_sizes = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[1], 0); if (unlikely(!__pyx_v_bid_sizes.memview)) __PYX_ERR(0, 446, __pyx_L3_error)
+    __pyx_v_ask_prices = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[2], 0); if (unlikely(!__pyx_v_ask_prices.memview)) __PYX_ERR(0, 447, __pyx_L3_error)
+    __pyx_v_ask_sizes = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[3], 0); if (unlikely(!__pyx_v_ask_sizes.memview)) __PYX_ERR(0, 447, __pyx_L3_error)
+    __pyx_v_last_update_id = __Pyx_PyLong_As_int64_t(values[4]); if (unlikely((__pyx_v_last_update_id == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 448, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("apply_snapshot_arrays", 1, 5, 5, __pyx_nargs); __PYX_ERR(0, 433, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("apply_snapshot_arrays", 1, 5, 5, __pyx_nargs); __PYX_ERR(0, 446, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -25153,12 +25448,12 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_8apply_snapshot
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("apply_snapshot_arrays", 0);
-  if (unlikely(!__pyx_v_bid_prices.memview)) { __Pyx_RaiseUnboundLocalError("bid_prices"); __PYX_ERR(0, 433, __pyx_L1_error) }
-  if (unlikely(!__pyx_v_bid_sizes.memview)) { __Pyx_RaiseUnboundLocalError("bid_sizes"); __PYX_ERR(0, 433, __pyx_L1_error) }
-  if (unlikely(!__pyx_v_ask_prices.memview)) { __Pyx_RaiseUnboundLocalError("ask_prices"); __PYX_ERR(0, 433, __pyx_L1_error) }
-  if (unlikely(!__pyx_v_ask_sizes.memview)) { __Pyx_RaiseUnboundLocalError("ask_sizes"); __PYX_ERR(0, 433, __pyx_L1_error) }
-  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot_arrays(__pyx_v_self, __pyx_v_bid_prices, __pyx_v_bid_sizes, __pyx_v_ask_prices, __pyx_v_ask_sizes, __pyx_v_last_update_id, 1); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 433, __pyx_L1_error)
-  __pyx_t_2 = PyLong_FromSsize_t(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 433, __pyx_L1_error)
+  if (unlikely(!__pyx_v_bid_prices.memview)) { __Pyx_RaiseUnboundLocalError("bid_prices"); __PYX_ERR(0, 446, __pyx_L1_error) }
+  if (unlikely(!__pyx_v_bid_sizes.memview)) { __Pyx_RaiseUnboundLocalError("bid_sizes"); __PYX_ERR(0, 446, __pyx_L1_error) }
+  if (unlikely(!__pyx_v_ask_prices.memview)) { __Pyx_RaiseUnboundLocalError("ask_prices"); __PYX_ERR(0, 446, __pyx_L1_error) }
+  if (unlikely(!__pyx_v_ask_sizes.memview)) { __Pyx_RaiseUnboundLocalError("ask_sizes"); __PYX_ERR(0, 446, __pyx_L1_error) }
+  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_snapshot_arrays(__pyx_v_self, __pyx_v_bid_prices, __pyx_v_bid_sizes, __pyx_v_ask_prices, __pyx_v_ask_sizes, __pyx_v_last_update_id, 1); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 446, __pyx_L1_error)
+  __pyx_t_2 = PyLong_FromSsize_t(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 446, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
 
   {
@@ -25183,7 +25478,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_8apply_snapshot
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":448
+/* "barfinex/_fast/orderbook.pyx":461
  *         return self.scratch_price.size()
  * 
  *     cpdef Py_ssize_t apply_diff_arrays(self, const int64_t[:] bid_prices, const int64_t[:] bid_sizes,             # <<<<<<<<<<<<<<
@@ -25234,25 +25529,25 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_arra
     if (unlikely(!__Pyx_object_dict_version_matches(((PyObject *)__pyx_v_self), __pyx_tp_dict_version, __pyx_obj_dict_version))) {
       PY_UINT64_T __pyx_typedict_guard = __Pyx_get_tp_dict_version(((PyObject *)__pyx_v_self));
       #endif
-      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_apply_diff_arrays); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 448, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_apply_diff_arrays); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 461, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       if (!__Pyx_IsSameCFunction(__pyx_t_1, (void(*)(void)) __pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_11apply_diff_arrays)) {
         __pyx_t_3 = NULL;
         __Pyx_INCREF(__pyx_t_1);
         __pyx_t_4 = __pyx_t_1; 
-        if (unlikely(!__pyx_v_bid_prices.memview)) { __Pyx_RaiseUnboundLocalError("bid_prices"); __PYX_ERR(0, 448, __pyx_L1_error) }
-        __pyx_t_5 = __pyx_memoryview_fromslice(__pyx_v_bid_prices, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 448, __pyx_L1_error)
+        if (unlikely(!__pyx_v_bid_prices.memview)) { __Pyx_RaiseUnboundLocalError("bid_prices"); __PYX_ERR(0, 461, __pyx_L1_error) }
+        __pyx_t_5 = __pyx_memoryview_fromslice(__pyx_v_bid_prices, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 461, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_5);
-        if (unlikely(!__pyx_v_bid_sizes.memview)) { __Pyx_RaiseUnboundLocalError("bid_sizes"); __PYX_ERR(0, 448, __pyx_L1_error) }
-        __pyx_t_6 = __pyx_memoryview_fromslice(__pyx_v_bid_sizes, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 448, __pyx_L1_error)
+        if (unlikely(!__pyx_v_bid_sizes.memview)) { __Pyx_RaiseUnboundLocalError("bid_sizes"); __PYX_ERR(0, 461, __pyx_L1_error) }
+        __pyx_t_6 = __pyx_memoryview_fromslice(__pyx_v_bid_sizes, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 461, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_6);
-        if (unlikely(!__pyx_v_ask_prices.memview)) { __Pyx_RaiseUnboundLocalError("ask_prices"); __PYX_ERR(0, 448, __pyx_L1_error) }
-        __pyx_t_7 = __pyx_memoryview_fromslice(__pyx_v_ask_prices, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 448, __pyx_L1_error)
+        if (unlikely(!__pyx_v_ask_prices.memview)) { __Pyx_RaiseUnboundLocalError("ask_prices"); __PYX_ERR(0, 461, __pyx_L1_error) }
+        __pyx_t_7 = __pyx_memoryview_fromslice(__pyx_v_ask_prices, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 461, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_7);
-        if (unlikely(!__pyx_v_ask_sizes.memview)) { __Pyx_RaiseUnboundLocalError("ask_sizes"); __PYX_ERR(0, 448, __pyx_L1_error) }
-        __pyx_t_8 = __pyx_memoryview_fromslice(__pyx_v_ask_sizes, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 448, __pyx_L1_error)
+        if (unlikely(!__pyx_v_ask_sizes.memview)) { __Pyx_RaiseUnboundLocalError("ask_sizes"); __PYX_ERR(0, 461, __pyx_L1_error) }
+        __pyx_t_8 = __pyx_memoryview_fromslice(__pyx_v_ask_sizes, 1, (PyObject *(*)(char *)) __pyx_memview_get_nn_int64_t__const__, (int (*)(char *, PyObject *)) NULL, 0);; if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 461, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_8);
-        __pyx_t_9 = __Pyx_PyLong_From_int64_t(__pyx_v_update_id); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 448, __pyx_L1_error)
+        __pyx_t_9 = __Pyx_PyLong_From_int64_t(__pyx_v_update_id); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 461, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_9);
         __pyx_t_10 = 1;
         #if CYTHON_UNPACK_METHODS
@@ -25276,10 +25571,10 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_arra
           __Pyx_DECREF(__pyx_t_8); __pyx_t_8 = 0;
           __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
           __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 448, __pyx_L1_error)
+          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 461, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_2);
         }
-        __pyx_t_11 = __Pyx_PyIndex_AsSsize_t(__pyx_t_2); if (unlikely((__pyx_t_11 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 448, __pyx_L1_error)
+        __pyx_t_11 = __Pyx_PyIndex_AsSsize_t(__pyx_t_2); if (unlikely((__pyx_t_11 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 461, __pyx_L1_error)
         __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
         {
           __pyx_r = __pyx_t_11;
@@ -25300,7 +25595,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_arra
     #endif
   }
 
-  /* "barfinex/_fast/orderbook.pyx":453
+  /* "barfinex/_fast/orderbook.pyx":466
  *         """``apply_diff`` from int64 arrays of mantissas (numpy or array('q'))."""
  *         cdef Py_ssize_t nb
  *         self.scratch_price.clear()             # <<<<<<<<<<<<<<
@@ -25309,7 +25604,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_arra
 */
   __pyx_v_self->scratch_price.clear();
 
-  /* "barfinex/_fast/orderbook.pyx":454
+  /* "barfinex/_fast/orderbook.pyx":467
  *         cdef Py_ssize_t nb
  *         self.scratch_price.clear()
  *         self.scratch_size.clear()             # <<<<<<<<<<<<<<
@@ -25318,17 +25613,17 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_arra
 */
   __pyx_v_self->scratch_size.clear();
 
-  /* "barfinex/_fast/orderbook.pyx":455
+  /* "barfinex/_fast/orderbook.pyx":468
  *         self.scratch_price.clear()
  *         self.scratch_size.clear()
  *         self.check_arrays_c(bid_prices, bid_sizes, BID_C, "bids")             # <<<<<<<<<<<<<<
  *         nb = self.scratch_price.size()
  *         self.check_arrays_c(ask_prices, ask_sizes, ASK_C, "asks")
 */
-  __pyx_t_12 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->check_arrays_c(__pyx_v_self, __pyx_v_bid_prices, __pyx_v_bid_sizes, __pyx_e_8barfinex_5_fast_9orderbook_BID_C, __pyx_mstate_global->__pyx_n_u_bids_2); if (unlikely(__pyx_t_12 == ((int)-1))) __PYX_ERR(0, 455, __pyx_L1_error)
+  __pyx_t_12 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->check_arrays_c(__pyx_v_self, __pyx_v_bid_prices, __pyx_v_bid_sizes, __pyx_e_8barfinex_5_fast_9orderbook_BID_C, __pyx_mstate_global->__pyx_n_u_bids_2); if (unlikely(__pyx_t_12 == ((int)-1))) __PYX_ERR(0, 468, __pyx_L1_error)
 
 
-  /* "barfinex/_fast/orderbook.pyx":456
+  /* "barfinex/_fast/orderbook.pyx":469
  *         self.scratch_size.clear()
  *         self.check_arrays_c(bid_prices, bid_sizes, BID_C, "bids")
  *         nb = self.scratch_price.size()             # <<<<<<<<<<<<<<
@@ -25337,17 +25632,17 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_arra
 */
   __pyx_v_nb = __pyx_v_self->scratch_price.size();
 
-  /* "barfinex/_fast/orderbook.pyx":457
+  /* "barfinex/_fast/orderbook.pyx":470
  *         self.check_arrays_c(bid_prices, bid_sizes, BID_C, "bids")
  *         nb = self.scratch_price.size()
  *         self.check_arrays_c(ask_prices, ask_sizes, ASK_C, "asks")             # <<<<<<<<<<<<<<
  *         self._commit(nb, update_id)
  *         return self.scratch_price.size()
 */
-  __pyx_t_12 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->check_arrays_c(__pyx_v_self, __pyx_v_ask_prices, __pyx_v_ask_sizes, __pyx_e_8barfinex_5_fast_9orderbook_ASK_C, __pyx_mstate_global->__pyx_n_u_asks_2); if (unlikely(__pyx_t_12 == ((int)-1))) __PYX_ERR(0, 457, __pyx_L1_error)
+  __pyx_t_12 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->check_arrays_c(__pyx_v_self, __pyx_v_ask_prices, __pyx_v_ask_sizes, __pyx_e_8barfinex_5_fast_9orderbook_ASK_C, __pyx_mstate_global->__pyx_n_u_asks_2); if (unlikely(__pyx_t_12 == ((int)-1))) __PYX_ERR(0, 470, __pyx_L1_error)
 
 
-  /* "barfinex/_fast/orderbook.pyx":458
+  /* "barfinex/_fast/orderbook.pyx":471
  *         nb = self.scratch_price.size()
  *         self.check_arrays_c(ask_prices, ask_sizes, ASK_C, "asks")
  *         self._commit(nb, update_id)             # <<<<<<<<<<<<<<
@@ -25356,7 +25651,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_arra
 */
   ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_commit(__pyx_v_self, __pyx_v_nb, __pyx_v_update_id);
 
-  /* "barfinex/_fast/orderbook.pyx":459
+  /* "barfinex/_fast/orderbook.pyx":472
  *         self.check_arrays_c(ask_prices, ask_sizes, ASK_C, "asks")
  *         self._commit(nb, update_id)
  *         return self.scratch_price.size()             # <<<<<<<<<<<<<<
@@ -25369,7 +25664,7 @@ static Py_ssize_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_arra
   }
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":448
+  /* "barfinex/_fast/orderbook.pyx":461
  *         return self.scratch_price.size()
  * 
  *     cpdef Py_ssize_t apply_diff_arrays(self, const int64_t[:] bid_prices, const int64_t[:] bid_sizes,             # <<<<<<<<<<<<<<
@@ -25405,7 +25700,7 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_10apply_diff_arrays, "``apply_diff`` from int64 arrays of mantissas (numpy or array(\047q\047)).");
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_10apply_diff_arrays, "OrderBook.apply_diff_arrays(self, const int64_t[:] bid_prices, const int64_t[:] bid_sizes, const int64_t[:] ask_prices, const int64_t[:] ask_sizes, int64_t update_id) -> Py_ssize_t\n\n``apply_diff`` from int64 arrays of mantissas (numpy or array(\047q\047)).");
 static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_11apply_diff_arrays = {"apply_diff_arrays", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_11apply_diff_arrays, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_10apply_diff_arrays};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_11apply_diff_arrays(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
@@ -25441,60 +25736,60 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_bid_prices,&__pyx_mstate_global->__pyx_n_u_bid_sizes,&__pyx_mstate_global->__pyx_n_u_ask_prices,&__pyx_mstate_global->__pyx_n_u_ask_sizes,&__pyx_mstate_global->__pyx_n_u_update_id,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 448, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 461, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  5:
         values[4] = __Pyx_ArgRef_FASTCALL(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 448, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 461, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 448, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 461, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 448, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 461, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 448, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 461, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 448, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 461, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "apply_diff_arrays", 0) < (0)) __PYX_ERR(0, 448, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "apply_diff_arrays", 0) < (0)) __PYX_ERR(0, 461, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 5; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("apply_diff_arrays", 1, 5, 5, i); __PYX_ERR(0, 448, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("apply_diff_arrays", 1, 5, 5, i); __PYX_ERR(0, 461, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 5)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 448, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 461, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 448, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 461, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 448, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 461, __pyx_L3_error)
       values[3] = __Pyx_ArgRef_FASTCALL(__pyx_args, 3);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 448, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 461, __pyx_L3_error)
       values[4] = __Pyx_ArgRef_FASTCALL(__pyx_args, 4);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 448, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 461, __pyx_L3_error)
     }
-    __pyx_v_bid_prices = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[0], 0); if (unlikely(!__pyx_v_bid_prices.memview)) __PYX_ERR(0, 448, __pyx_L3_error)
-    __pyx_v_bid_sizes = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[1], 0); if (unlikely(!__pyx_v_bid_sizes.memview)) __PYX_ERR(0, 448, __pyx_L3_error)
-    __pyx_v_ask_prices = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[2], 0); if (unlikely(!__pyx_v_ask_prices.memview)) __PYX_ERR(0, 449, __pyx_L3_error)
-    __pyx_v_ask_sizes = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[3], 0); if (unlikely(!__pyx_v_ask_sizes.memview)) __PYX_ERR(0, 449, __pyx_L3_error)
-    __pyx_v_update_id = __Pyx_PyLong_As_int64_t(values[4]); if (unlikely((__pyx_v_update_id == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 450, __pyx_L3_error)
+    __pyx_v_bid_prices = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[0], 0); if (unlikely(!__pyx_v_bid_prices.memview)) __PYX_ERR(0, 461, __pyx_L3_error)
+    __pyx_v_bid_sizes = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[1], 0); if (unlikely(!__pyx_v_bid_sizes.memview)) __PYX_ERR(0, 461, __pyx_L3_error)
+    __pyx_v_ask_prices = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[2], 0); if (unlikely(!__pyx_v_ask_prices.memview)) __PYX_ERR(0, 462, __pyx_L3_error)
+    __pyx_v_ask_sizes = __Pyx_PyObject_to_MemoryviewSlice_ds_nn_int64_t__const__(values[3], 0); if (unlikely(!__pyx_v_ask_sizes.memview)) __PYX_ERR(0, 462, __pyx_L3_error)
+    __pyx_v_update_id = __Pyx_PyLong_As_int64_t(values[4]); if (unlikely((__pyx_v_update_id == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 463, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("apply_diff_arrays", 1, 5, 5, __pyx_nargs); __PYX_ERR(0, 448, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("apply_diff_arrays", 1, 5, 5, __pyx_nargs); __PYX_ERR(0, 461, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -25533,12 +25828,12 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_10apply_diff_ar
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("apply_diff_arrays", 0);
-  if (unlikely(!__pyx_v_bid_prices.memview)) { __Pyx_RaiseUnboundLocalError("bid_prices"); __PYX_ERR(0, 448, __pyx_L1_error) }
-  if (unlikely(!__pyx_v_bid_sizes.memview)) { __Pyx_RaiseUnboundLocalError("bid_sizes"); __PYX_ERR(0, 448, __pyx_L1_error) }
-  if (unlikely(!__pyx_v_ask_prices.memview)) { __Pyx_RaiseUnboundLocalError("ask_prices"); __PYX_ERR(0, 448, __pyx_L1_error) }
-  if (unlikely(!__pyx_v_ask_sizes.memview)) { __Pyx_RaiseUnboundLocalError("ask_sizes"); __PYX_ERR(0, 448, __pyx_L1_error) }
-  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_arrays(__pyx_v_self, __pyx_v_bid_prices, __pyx_v_bid_sizes, __pyx_v_ask_prices, __pyx_v_ask_sizes, __pyx_v_update_id, 1); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 448, __pyx_L1_error)
-  __pyx_t_2 = PyLong_FromSsize_t(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 448, __pyx_L1_error)
+  if (unlikely(!__pyx_v_bid_prices.memview)) { __Pyx_RaiseUnboundLocalError("bid_prices"); __PYX_ERR(0, 461, __pyx_L1_error) }
+  if (unlikely(!__pyx_v_bid_sizes.memview)) { __Pyx_RaiseUnboundLocalError("bid_sizes"); __PYX_ERR(0, 461, __pyx_L1_error) }
+  if (unlikely(!__pyx_v_ask_prices.memview)) { __Pyx_RaiseUnboundLocalError("ask_prices"); __PYX_ERR(0, 461, __pyx_L1_error) }
+  if (unlikely(!__pyx_v_ask_sizes.memview)) { __Pyx_RaiseUnboundLocalError("ask_sizes"); __PYX_ERR(0, 461, __pyx_L1_error) }
+  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_apply_diff_arrays(__pyx_v_self, __pyx_v_bid_prices, __pyx_v_bid_sizes, __pyx_v_ask_prices, __pyx_v_ask_sizes, __pyx_v_update_id, 1); if (unlikely(__pyx_t_1 == ((Py_ssize_t)-1L))) __PYX_ERR(0, 461, __pyx_L1_error)
+  __pyx_t_2 = PyLong_FromSsize_t(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 461, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
 
   {
@@ -25563,7 +25858,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_10apply_diff_ar
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":461
+/* "barfinex/_fast/orderbook.pyx":474
  *         return self.scratch_price.size()
  * 
  *     cpdef void clear(self):             # <<<<<<<<<<<<<<
@@ -25605,7 +25900,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_clear(struct __pyx_ob
     if (unlikely(!__Pyx_object_dict_version_matches(((PyObject *)__pyx_v_self), __pyx_tp_dict_version, __pyx_obj_dict_version))) {
       PY_UINT64_T __pyx_typedict_guard = __Pyx_get_tp_dict_version(((PyObject *)__pyx_v_self));
       #endif
-      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_clear); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 461, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_clear); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 474, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       if (!__Pyx_IsSameCFunction(__pyx_t_1, (void(*)(void)) __pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_13clear)) {
         __pyx_t_3 = NULL;
@@ -25628,7 +25923,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_clear(struct __pyx_ob
           __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_5, (1-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
           __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
           __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 461, __pyx_L1_error)
+          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 474, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_2);
         }
         __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
@@ -25650,7 +25945,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_clear(struct __pyx_ob
     #endif
   }
 
-  /* "barfinex/_fast/orderbook.pyx":463
+  /* "barfinex/_fast/orderbook.pyx":476
  *     cpdef void clear(self):
  *         """Drop every level and reset the update id and the crossed flag."""
  *         self.bids_c.clear_c()             # <<<<<<<<<<<<<<
@@ -25659,7 +25954,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_clear(struct __pyx_ob
 */
   ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->bids_c->__pyx_vtab)->clear_c(__pyx_v_self->bids_c);
 
-  /* "barfinex/_fast/orderbook.pyx":464
+  /* "barfinex/_fast/orderbook.pyx":477
  *         """Drop every level and reset the update id and the crossed flag."""
  *         self.bids_c.clear_c()
  *         self.asks_c.clear_c()             # <<<<<<<<<<<<<<
@@ -25668,7 +25963,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_clear(struct __pyx_ob
 */
   ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->asks_c->__pyx_vtab)->clear_c(__pyx_v_self->asks_c);
 
-  /* "barfinex/_fast/orderbook.pyx":465
+  /* "barfinex/_fast/orderbook.pyx":478
  *         self.bids_c.clear_c()
  *         self.asks_c.clear_c()
  *         self.last_update_id = 0             # <<<<<<<<<<<<<<
@@ -25677,7 +25972,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_clear(struct __pyx_ob
 */
   __pyx_v_self->last_update_id = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":466
+  /* "barfinex/_fast/orderbook.pyx":479
  *         self.asks_c.clear_c()
  *         self.last_update_id = 0
  *         self.crossed = False             # <<<<<<<<<<<<<<
@@ -25686,7 +25981,7 @@ static void __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_clear(struct __pyx_ob
 */
   __pyx_v_self->crossed = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":461
+  /* "barfinex/_fast/orderbook.pyx":474
  *         return self.scratch_price.size()
  * 
  *     cpdef void clear(self):             # <<<<<<<<<<<<<<
@@ -25715,7 +26010,7 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_12clear, "Drop every level and reset the update id and the crossed flag.");
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_12clear, "OrderBook.clear(self) -> void\n\nDrop every level and reset the update id and the crossed flag.");
 static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_13clear = {"clear", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_13clear, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_12clear};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_13clear(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
@@ -25758,8 +26053,8 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_12clear(struct 
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("clear", 0);
-  __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_clear(__pyx_v_self, 1); if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 461, __pyx_L1_error)
-  __pyx_t_1 = __Pyx_void_to_None(NULL); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 461, __pyx_L1_error)
+  __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_clear(__pyx_v_self, 1); if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 474, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_void_to_None(NULL); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 474, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -25783,7 +26078,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_12clear(struct 
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":470
+/* "barfinex/_fast/orderbook.pyx":483
  *     # -- queries --
  * 
  *     cdef int64_t best_bid_price_c(self) noexcept:             # <<<<<<<<<<<<<<
@@ -25798,7 +26093,7 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_bid_price_c(s
   int64_t __pyx_t_1;
   int __pyx_t_2;
 
-  /* "barfinex/_fast/orderbook.pyx":472
+  /* "barfinex/_fast/orderbook.pyx":485
  *     cdef int64_t best_bid_price_c(self) noexcept:
  *         cdef int64_t k, s
  *         return -k * self.tick_size if self.bids_c.best_c(&k, &s) else 0             # <<<<<<<<<<<<<<
@@ -25820,7 +26115,7 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_bid_price_c(s
   }
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":470
+  /* "barfinex/_fast/orderbook.pyx":483
  *     # -- queries --
  * 
  *     cdef int64_t best_bid_price_c(self) noexcept:             # <<<<<<<<<<<<<<
@@ -25836,7 +26131,7 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_bid_price_c(s
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":474
+/* "barfinex/_fast/orderbook.pyx":487
  *         return -k * self.tick_size if self.bids_c.best_c(&k, &s) else 0
  * 
  *     cdef int64_t best_ask_price_c(self) noexcept:             # <<<<<<<<<<<<<<
@@ -25851,7 +26146,7 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_ask_price_c(s
   int64_t __pyx_t_1;
   int __pyx_t_2;
 
-  /* "barfinex/_fast/orderbook.pyx":476
+  /* "barfinex/_fast/orderbook.pyx":489
  *     cdef int64_t best_ask_price_c(self) noexcept:
  *         cdef int64_t k, s
  *         return k * self.tick_size if self.asks_c.best_c(&k, &s) else 0             # <<<<<<<<<<<<<<
@@ -25873,7 +26168,7 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_ask_price_c(s
   }
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":474
+  /* "barfinex/_fast/orderbook.pyx":487
  *         return -k * self.tick_size if self.bids_c.best_c(&k, &s) else 0
  * 
  *     cdef int64_t best_ask_price_c(self) noexcept:             # <<<<<<<<<<<<<<
@@ -25889,7 +26184,7 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_ask_price_c(s
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":478
+/* "barfinex/_fast/orderbook.pyx":491
  *         return k * self.tick_size if self.asks_c.best_c(&k, &s) else 0
  * 
  *     cpdef tuple bbo(self):             # <<<<<<<<<<<<<<
@@ -25937,7 +26232,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_bbo(struct __pyx
     if (unlikely(!__Pyx_object_dict_version_matches(((PyObject *)__pyx_v_self), __pyx_tp_dict_version, __pyx_obj_dict_version))) {
       PY_UINT64_T __pyx_typedict_guard = __Pyx_get_tp_dict_version(((PyObject *)__pyx_v_self));
       #endif
-      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_bbo_2); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 478, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_bbo_2); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 491, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       if (!__Pyx_IsSameCFunction(__pyx_t_1, (void(*)(void)) __pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_15bbo)) {
         __pyx_t_3 = NULL;
@@ -25960,10 +26255,10 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_bbo(struct __pyx
           __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_5, (1-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
           __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
           __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 478, __pyx_L1_error)
+          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 491, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_2);
         }
-        if (!(likely(PyTuple_CheckExact(__pyx_t_2))||((__pyx_t_2) == Py_None) || __Pyx_RaiseUnexpectedTypeError("tuple", __pyx_t_2))) __PYX_ERR(0, 478, __pyx_L1_error)
+        if (!(likely(PyTuple_CheckExact(__pyx_t_2))||((__pyx_t_2) == Py_None) || __Pyx_RaiseUnexpectedTypeError("tuple", __pyx_t_2))) __PYX_ERR(0, 491, __pyx_L1_error)
         {
           PyObject *__pyx_temp;
           {
@@ -25989,7 +26284,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_bbo(struct __pyx
     #endif
   }
 
-  /* "barfinex/_fast/orderbook.pyx":480
+  /* "barfinex/_fast/orderbook.pyx":493
  *     cpdef tuple bbo(self):
  *         """``(bid_price, bid_size, ask_price, ask_size)``; 0s for an empty side."""
  *         cdef int64_t bk = 0, bs = 0, ak = 0, asz = 0             # <<<<<<<<<<<<<<
@@ -26001,7 +26296,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_bbo(struct __pyx
   __pyx_v_ak = 0;
   __pyx_v_asz = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":481
+  /* "barfinex/_fast/orderbook.pyx":494
  *         """``(bid_price, bid_size, ask_price, ask_size)``; 0s for an empty side."""
  *         cdef int64_t bk = 0, bs = 0, ak = 0, asz = 0
  *         self.bids_c.best_c(&bk, &bs)             # <<<<<<<<<<<<<<
@@ -26010,7 +26305,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_bbo(struct __pyx
 */
   (void)(((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->bids_c->__pyx_vtab)->best_c(__pyx_v_self->bids_c, (&__pyx_v_bk), (&__pyx_v_bs)));
 
-  /* "barfinex/_fast/orderbook.pyx":482
+  /* "barfinex/_fast/orderbook.pyx":495
  *         cdef int64_t bk = 0, bs = 0, ak = 0, asz = 0
  *         self.bids_c.best_c(&bk, &bs)
  *         self.asks_c.best_c(&ak, &asz)             # <<<<<<<<<<<<<<
@@ -26019,31 +26314,31 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_bbo(struct __pyx
 */
   (void)(((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->asks_c->__pyx_vtab)->best_c(__pyx_v_self->asks_c, (&__pyx_v_ak), (&__pyx_v_asz)));
 
-  /* "barfinex/_fast/orderbook.pyx":483
+  /* "barfinex/_fast/orderbook.pyx":496
  *         self.bids_c.best_c(&bk, &bs)
  *         self.asks_c.best_c(&ak, &asz)
  *         return (-bk * self.tick_size, bs, ak * self.tick_size, asz)             # <<<<<<<<<<<<<<
  * 
  *     cpdef object best_bid(self):
 */
-  __pyx_t_1 = __Pyx_PyLong_From_int64_t(((-__pyx_v_bk) * __pyx_v_self->tick_size)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 483, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_From_int64_t(((-__pyx_v_bk) * __pyx_v_self->tick_size)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 496, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_bs); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 483, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_bs); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 496, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_4 = __Pyx_PyLong_From_int64_t((__pyx_v_ak * __pyx_v_self->tick_size)); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 483, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyLong_From_int64_t((__pyx_v_ak * __pyx_v_self->tick_size)); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 496, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  __pyx_t_3 = __Pyx_PyLong_From_int64_t(__pyx_v_asz); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 483, __pyx_L1_error)
+  __pyx_t_3 = __Pyx_PyLong_From_int64_t(__pyx_v_asz); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 496, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
-  __pyx_t_6 = PyTuple_New(4); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 483, __pyx_L1_error)
+  __pyx_t_6 = PyTuple_New(4); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 496, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __Pyx_GIVEREF(__pyx_t_1);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_6, 0, __pyx_t_1) != (0)) __PYX_ERR(0, 483, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_6, 0, __pyx_t_1) != (0)) __PYX_ERR(0, 496, __pyx_L1_error);
   __Pyx_GIVEREF(__pyx_t_2);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_6, 1, __pyx_t_2) != (0)) __PYX_ERR(0, 483, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_6, 1, __pyx_t_2) != (0)) __PYX_ERR(0, 496, __pyx_L1_error);
   __Pyx_GIVEREF(__pyx_t_4);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_6, 2, __pyx_t_4) != (0)) __PYX_ERR(0, 483, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_6, 2, __pyx_t_4) != (0)) __PYX_ERR(0, 496, __pyx_L1_error);
   __Pyx_GIVEREF(__pyx_t_3);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_6, 3, __pyx_t_3) != (0)) __PYX_ERR(0, 483, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_6, 3, __pyx_t_3) != (0)) __PYX_ERR(0, 496, __pyx_L1_error);
   __pyx_t_1 = 0;
   __pyx_t_2 = 0;
   __pyx_t_4 = 0;
@@ -26059,7 +26354,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_bbo(struct __pyx
   __pyx_t_6 = 0;
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":478
+  /* "barfinex/_fast/orderbook.pyx":491
  *         return k * self.tick_size if self.asks_c.best_c(&k, &s) else 0
  * 
  *     cpdef tuple bbo(self):             # <<<<<<<<<<<<<<
@@ -26094,7 +26389,7 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_14bbo, "``(bid_price, bid_size, ask_price, ask_size)``; 0s for an empty side.");
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_14bbo, "OrderBook.bbo(self) -> tuple\n\n``(bid_price, bid_size, ask_price, ask_size)``; 0s for an empty side.");
 static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_15bbo = {"bbo", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_15bbo, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_14bbo};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_15bbo(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
@@ -26137,7 +26432,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_14bbo(struct __
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("bbo", 0);
-  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_bbo(__pyx_v_self, 1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 478, __pyx_L1_error)
+  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_bbo(__pyx_v_self, 1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 491, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -26161,7 +26456,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_14bbo(struct __
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":485
+/* "barfinex/_fast/orderbook.pyx":498
  *         return (-bk * self.tick_size, bs, ak * self.tick_size, asz)
  * 
  *     cpdef object best_bid(self):             # <<<<<<<<<<<<<<
@@ -26207,7 +26502,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_bid(struct 
     if (unlikely(!__Pyx_object_dict_version_matches(((PyObject *)__pyx_v_self), __pyx_tp_dict_version, __pyx_obj_dict_version))) {
       PY_UINT64_T __pyx_typedict_guard = __Pyx_get_tp_dict_version(((PyObject *)__pyx_v_self));
       #endif
-      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_best_bid); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 485, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_best_bid); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 498, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       if (!__Pyx_IsSameCFunction(__pyx_t_1, (void(*)(void)) __pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_17best_bid)) {
         __pyx_t_3 = NULL;
@@ -26230,7 +26525,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_bid(struct 
           __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_5, (1-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
           __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
           __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 485, __pyx_L1_error)
+          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 498, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_2);
         }
         {
@@ -26258,7 +26553,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_bid(struct 
     #endif
   }
 
-  /* "barfinex/_fast/orderbook.pyx":488
+  /* "barfinex/_fast/orderbook.pyx":501
  *         """``(price, size)`` of the best bid, or None."""
  *         cdef int64_t k, s
  *         if not self.bids_c.best_c(&k, &s):             # <<<<<<<<<<<<<<
@@ -26270,7 +26565,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_bid(struct 
   if (__pyx_t_6) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":489
+    /* "barfinex/_fast/orderbook.pyx":502
  *         cdef int64_t k, s
  *         if not self.bids_c.best_c(&k, &s):
  *             return None             # <<<<<<<<<<<<<<
@@ -26287,7 +26582,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_bid(struct 
     }
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":488
+    /* "barfinex/_fast/orderbook.pyx":501
  *         """``(price, size)`` of the best bid, or None."""
  *         cdef int64_t k, s
  *         if not self.bids_c.best_c(&k, &s):             # <<<<<<<<<<<<<<
@@ -26296,23 +26591,23 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_bid(struct 
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":490
+  /* "barfinex/_fast/orderbook.pyx":503
  *         if not self.bids_c.best_c(&k, &s):
  *             return None
  *         return (-k * self.tick_size, s)             # <<<<<<<<<<<<<<
  * 
  *     cpdef object best_ask(self):
 */
-  __pyx_t_1 = __Pyx_PyLong_From_int64_t(((-__pyx_v_k) * __pyx_v_self->tick_size)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 490, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_From_int64_t(((-__pyx_v_k) * __pyx_v_self->tick_size)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 503, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_s); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 490, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_s); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 503, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_4 = PyTuple_New(2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 490, __pyx_L1_error)
+  __pyx_t_4 = PyTuple_New(2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 503, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_GIVEREF(__pyx_t_1);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 0, __pyx_t_1) != (0)) __PYX_ERR(0, 490, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 0, __pyx_t_1) != (0)) __PYX_ERR(0, 503, __pyx_L1_error);
   __Pyx_GIVEREF(__pyx_t_2);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 1, __pyx_t_2) != (0)) __PYX_ERR(0, 490, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 1, __pyx_t_2) != (0)) __PYX_ERR(0, 503, __pyx_L1_error);
   __pyx_t_1 = 0;
   __pyx_t_2 = 0;
   {
@@ -26326,7 +26621,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_bid(struct 
   __pyx_t_4 = 0;
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":485
+  /* "barfinex/_fast/orderbook.pyx":498
  *         return (-bk * self.tick_size, bs, ak * self.tick_size, asz)
  * 
  *     cpdef object best_bid(self):             # <<<<<<<<<<<<<<
@@ -26358,7 +26653,7 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_16best_bid, "``(price, size)`` of the best bid, or None.");
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_16best_bid, "OrderBook.best_bid(self)\n\n``(price, size)`` of the best bid, or None.");
 static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_17best_bid = {"best_bid", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_17best_bid, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_16best_bid};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_17best_bid(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
@@ -26401,7 +26696,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_16best_bid(stru
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("best_bid", 0);
-  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_bid(__pyx_v_self, 1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 485, __pyx_L1_error)
+  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_bid(__pyx_v_self, 1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 498, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -26425,7 +26720,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_16best_bid(stru
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":492
+/* "barfinex/_fast/orderbook.pyx":505
  *         return (-k * self.tick_size, s)
  * 
  *     cpdef object best_ask(self):             # <<<<<<<<<<<<<<
@@ -26471,7 +26766,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_ask(struct 
     if (unlikely(!__Pyx_object_dict_version_matches(((PyObject *)__pyx_v_self), __pyx_tp_dict_version, __pyx_obj_dict_version))) {
       PY_UINT64_T __pyx_typedict_guard = __Pyx_get_tp_dict_version(((PyObject *)__pyx_v_self));
       #endif
-      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_best_ask); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 492, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_best_ask); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 505, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       if (!__Pyx_IsSameCFunction(__pyx_t_1, (void(*)(void)) __pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_19best_ask)) {
         __pyx_t_3 = NULL;
@@ -26494,7 +26789,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_ask(struct 
           __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_5, (1-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
           __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
           __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 492, __pyx_L1_error)
+          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 505, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_2);
         }
         {
@@ -26522,7 +26817,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_ask(struct 
     #endif
   }
 
-  /* "barfinex/_fast/orderbook.pyx":495
+  /* "barfinex/_fast/orderbook.pyx":508
  *         """``(price, size)`` of the best ask, or None."""
  *         cdef int64_t k, s
  *         if not self.asks_c.best_c(&k, &s):             # <<<<<<<<<<<<<<
@@ -26534,7 +26829,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_ask(struct 
   if (__pyx_t_6) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":496
+    /* "barfinex/_fast/orderbook.pyx":509
  *         cdef int64_t k, s
  *         if not self.asks_c.best_c(&k, &s):
  *             return None             # <<<<<<<<<<<<<<
@@ -26551,7 +26846,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_ask(struct 
     }
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":495
+    /* "barfinex/_fast/orderbook.pyx":508
  *         """``(price, size)`` of the best ask, or None."""
  *         cdef int64_t k, s
  *         if not self.asks_c.best_c(&k, &s):             # <<<<<<<<<<<<<<
@@ -26560,23 +26855,23 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_ask(struct 
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":497
+  /* "barfinex/_fast/orderbook.pyx":510
  *         if not self.asks_c.best_c(&k, &s):
  *             return None
  *         return (k * self.tick_size, s)             # <<<<<<<<<<<<<<
  * 
  *     cdef _Ladder _side(self, int side):
 */
-  __pyx_t_1 = __Pyx_PyLong_From_int64_t((__pyx_v_k * __pyx_v_self->tick_size)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 497, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_From_int64_t((__pyx_v_k * __pyx_v_self->tick_size)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 510, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_s); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 497, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_v_s); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 510, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_4 = PyTuple_New(2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 497, __pyx_L1_error)
+  __pyx_t_4 = PyTuple_New(2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 510, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   __Pyx_GIVEREF(__pyx_t_1);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 0, __pyx_t_1) != (0)) __PYX_ERR(0, 497, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 0, __pyx_t_1) != (0)) __PYX_ERR(0, 510, __pyx_L1_error);
   __Pyx_GIVEREF(__pyx_t_2);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 1, __pyx_t_2) != (0)) __PYX_ERR(0, 497, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_4, 1, __pyx_t_2) != (0)) __PYX_ERR(0, 510, __pyx_L1_error);
   __pyx_t_1 = 0;
   __pyx_t_2 = 0;
   {
@@ -26590,7 +26885,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_ask(struct 
   __pyx_t_4 = 0;
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":492
+  /* "barfinex/_fast/orderbook.pyx":505
  *         return (-k * self.tick_size, s)
  * 
  *     cpdef object best_ask(self):             # <<<<<<<<<<<<<<
@@ -26622,7 +26917,7 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_18best_ask, "``(price, size)`` of the best ask, or None.");
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_18best_ask, "OrderBook.best_ask(self)\n\n``(price, size)`` of the best ask, or None.");
 static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_19best_ask = {"best_ask", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_19best_ask, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_18best_ask};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_19best_ask(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
@@ -26665,7 +26960,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_18best_ask(stru
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("best_ask", 0);
-  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_ask(__pyx_v_self, 1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 492, __pyx_L1_error)
+  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_best_ask(__pyx_v_self, 1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 505, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -26689,7 +26984,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_18best_ask(stru
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":499
+/* "barfinex/_fast/orderbook.pyx":512
  *         return (k * self.tick_size, s)
  * 
  *     cdef _Ladder _side(self, int side):             # <<<<<<<<<<<<<<
@@ -26717,7 +27012,7 @@ static struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *__pyx_f_8barfinex_5
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_side", 0);
 
-  /* "barfinex/_fast/orderbook.pyx":500
+  /* "barfinex/_fast/orderbook.pyx":513
  * 
  *     cdef _Ladder _side(self, int side):
  *         if side == BID_C:             # <<<<<<<<<<<<<<
@@ -26729,7 +27024,7 @@ static struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *__pyx_f_8barfinex_5
   if (__pyx_t_1) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":501
+    /* "barfinex/_fast/orderbook.pyx":514
  *     cdef _Ladder _side(self, int side):
  *         if side == BID_C:
  *             return self.bids_c             # <<<<<<<<<<<<<<
@@ -26747,7 +27042,7 @@ static struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *__pyx_f_8barfinex_5
     }
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":500
+    /* "barfinex/_fast/orderbook.pyx":513
  * 
  *     cdef _Ladder _side(self, int side):
  *         if side == BID_C:             # <<<<<<<<<<<<<<
@@ -26756,7 +27051,7 @@ static struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *__pyx_f_8barfinex_5
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":502
+  /* "barfinex/_fast/orderbook.pyx":515
  *         if side == BID_C:
  *             return self.bids_c
  *         if side == ASK_C:             # <<<<<<<<<<<<<<
@@ -26768,7 +27063,7 @@ static struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *__pyx_f_8barfinex_5
   if (__pyx_t_1) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":503
+    /* "barfinex/_fast/orderbook.pyx":516
  *             return self.bids_c
  *         if side == ASK_C:
  *             return self.asks_c             # <<<<<<<<<<<<<<
@@ -26786,7 +27081,7 @@ static struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *__pyx_f_8barfinex_5
     }
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":502
+    /* "barfinex/_fast/orderbook.pyx":515
  *         if side == BID_C:
  *             return self.bids_c
  *         if side == ASK_C:             # <<<<<<<<<<<<<<
@@ -26795,7 +27090,7 @@ static struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *__pyx_f_8barfinex_5
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":504
+  /* "barfinex/_fast/orderbook.pyx":517
  *         if side == ASK_C:
  *             return self.asks_c
  *         raise BookError(f"side must be BID ({BID_C}) or ASK ({ASK_C}), got {side}")             # <<<<<<<<<<<<<<
@@ -26803,13 +27098,13 @@ static struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *__pyx_f_8barfinex_5
  *     cdef list _levels(self, int side, vector[int64_t]& keys, vector[int64_t]& sizes):
 */
   __pyx_t_3 = NULL;
-  __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 504, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 517, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  __pyx_t_5 = __Pyx_PyUnicode_From___pyx_anon_enum(__pyx_e_8barfinex_5_fast_9orderbook_BID_C, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 504, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyUnicode_From___pyx_anon_enum(__pyx_e_8barfinex_5_fast_9orderbook_BID_C, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 517, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_6 = __Pyx_PyUnicode_From___pyx_anon_enum(__pyx_e_8barfinex_5_fast_9orderbook_ASK_C, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 504, __pyx_L1_error)
+  __pyx_t_6 = __Pyx_PyUnicode_From___pyx_anon_enum(__pyx_e_8barfinex_5_fast_9orderbook_ASK_C, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 517, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
-  __pyx_t_7 = __Pyx_PyUnicode_From_int(__pyx_v_side, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 504, __pyx_L1_error)
+  __pyx_t_7 = __Pyx_PyUnicode_From_int(__pyx_v_side, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 517, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_7);
   __pyx_t_8[0] = __pyx_mstate_global->__pyx_kp_u_side_must_be_BID;
   __pyx_t_8[1] = __pyx_t_5;
@@ -26823,7 +27118,7 @@ static struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *__pyx_f_8barfinex_5
   #endif
   __pyx_t_10 = 0;
   __pyx_t_11 = __Pyx_PyUnicode_Join(__pyx_t_8, 6, __pyx_t_9, __pyx_t_10);
-  if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 504, __pyx_L1_error)
+  if (unlikely(!__pyx_t_11)) __PYX_ERR(0, 517, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_11);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
   __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
@@ -26846,14 +27141,14 @@ static struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *__pyx_f_8barfinex_5
     __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
     __Pyx_DECREF(__pyx_t_11); __pyx_t_11 = 0;
     __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 504, __pyx_L1_error)
+    if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 517, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
   }
   __Pyx_Raise(__pyx_t_2, 0, 0, 0);
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  __PYX_ERR(0, 504, __pyx_L1_error)
+  __PYX_ERR(0, 517, __pyx_L1_error)
 
-  /* "barfinex/_fast/orderbook.pyx":499
+  /* "barfinex/_fast/orderbook.pyx":512
  *         return (k * self.tick_size, s)
  * 
  *     cdef _Ladder _side(self, int side):             # <<<<<<<<<<<<<<
@@ -26878,7 +27173,7 @@ static struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *__pyx_f_8barfinex_5
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":506
+/* "barfinex/_fast/orderbook.pyx":519
  *         raise BookError(f"side must be BID ({BID_C}) or ASK ({ASK_C}), got {side}")
  * 
  *     cdef list _levels(self, int side, vector[int64_t]& keys, vector[int64_t]& sizes):             # <<<<<<<<<<<<<<
@@ -26905,7 +27200,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__levels(struct _
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("_levels", 0);
 
-  /* "barfinex/_fast/orderbook.pyx":508
+  /* "barfinex/_fast/orderbook.pyx":521
  *     cdef list _levels(self, int side, vector[int64_t]& keys, vector[int64_t]& sizes):
  *         cdef Py_ssize_t i
  *         cdef int64_t sign = -self.tick_size if side == BID_C else self.tick_size             # <<<<<<<<<<<<<<
@@ -26924,7 +27219,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__levels(struct _
 
   __pyx_v_sign = __pyx_t_1;
 
-  /* "barfinex/_fast/orderbook.pyx":509
+  /* "barfinex/_fast/orderbook.pyx":522
  *         cdef Py_ssize_t i
  *         cdef int64_t sign = -self.tick_size if side == BID_C else self.tick_size
  *         return [(keys[i] * sign, sizes[i]) for i in range(<Py_ssize_t>keys.size())]             # <<<<<<<<<<<<<<
@@ -26932,7 +27227,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__levels(struct _
  *     cpdef tuple top(self, Py_ssize_t n):
 */
   { /* enter inner scope */
-    __pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 509, __pyx_L1_error)
+    __pyx_t_3 = PyList_New(0); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 522, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
 
     __pyx_t_4 = ((Py_ssize_t)__pyx_v_keys.size());
@@ -26940,20 +27235,20 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__levels(struct _
 
     for (__pyx_t_6 = 0; __pyx_t_6 < __pyx_t_5; __pyx_t_6+=1) {
       __pyx_7genexpr__pyx_v_i = __pyx_t_6;
-      __pyx_t_7 = __Pyx_PyLong_From_int64_t(((__pyx_v_keys[__pyx_7genexpr__pyx_v_i]) * __pyx_v_sign)); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 509, __pyx_L1_error)
+      __pyx_t_7 = __Pyx_PyLong_From_int64_t(((__pyx_v_keys[__pyx_7genexpr__pyx_v_i]) * __pyx_v_sign)); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 522, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_7);
-      __pyx_t_8 = __Pyx_PyLong_From_int64_t((__pyx_v_sizes[__pyx_7genexpr__pyx_v_i])); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 509, __pyx_L1_error)
+      __pyx_t_8 = __Pyx_PyLong_From_int64_t((__pyx_v_sizes[__pyx_7genexpr__pyx_v_i])); if (unlikely(!__pyx_t_8)) __PYX_ERR(0, 522, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_8);
-      __pyx_t_9 = PyTuple_New(2); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 509, __pyx_L1_error)
+      __pyx_t_9 = PyTuple_New(2); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 522, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_9);
       __Pyx_GIVEREF(__pyx_t_7);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 0, __pyx_t_7) != (0)) __PYX_ERR(0, 509, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 0, __pyx_t_7) != (0)) __PYX_ERR(0, 522, __pyx_L1_error);
       __Pyx_GIVEREF(__pyx_t_8);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 1, __pyx_t_8) != (0)) __PYX_ERR(0, 509, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_9, 1, __pyx_t_8) != (0)) __PYX_ERR(0, 522, __pyx_L1_error);
       __pyx_t_7 = 0;
       __pyx_t_8 = 0;
       __Pyx_GIVEREF(__pyx_t_9);
-      if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_3, __pyx_t_9))) __PYX_ERR(0, 509, __pyx_L1_error)
+      if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_3, __pyx_t_9))) __PYX_ERR(0, 522, __pyx_L1_error)
       __pyx_t_9 = 0;
     }
 
@@ -26969,7 +27264,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__levels(struct _
   __pyx_t_3 = 0;
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":506
+  /* "barfinex/_fast/orderbook.pyx":519
  *         raise BookError(f"side must be BID ({BID_C}) or ASK ({ASK_C}), got {side}")
  * 
  *     cdef list _levels(self, int side, vector[int64_t]& keys, vector[int64_t]& sizes):             # <<<<<<<<<<<<<<
@@ -26993,7 +27288,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook__levels(struct _
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":511
+/* "barfinex/_fast/orderbook.pyx":524
  *         return [(keys[i] * sign, sizes[i]) for i in range(<Py_ssize_t>keys.size())]
  * 
  *     cpdef tuple top(self, Py_ssize_t n):             # <<<<<<<<<<<<<<
@@ -27042,13 +27337,13 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_top(struct __pyx
     if (unlikely(!__Pyx_object_dict_version_matches(((PyObject *)__pyx_v_self), __pyx_tp_dict_version, __pyx_obj_dict_version))) {
       PY_UINT64_T __pyx_typedict_guard = __Pyx_get_tp_dict_version(((PyObject *)__pyx_v_self));
       #endif
-      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_top); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 511, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_top); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 524, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       if (!__Pyx_IsSameCFunction(__pyx_t_1, (void(*)(void)) __pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_21top)) {
         __pyx_t_3 = NULL;
         __Pyx_INCREF(__pyx_t_1);
         __pyx_t_4 = __pyx_t_1; 
-        __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_n); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 511, __pyx_L1_error)
+        __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_n); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 524, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_5);
         __pyx_t_6 = 1;
         #if CYTHON_UNPACK_METHODS
@@ -27068,10 +27363,10 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_top(struct __pyx
           __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
           __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
           __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 511, __pyx_L1_error)
+          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 524, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_2);
         }
-        if (!(likely(PyTuple_CheckExact(__pyx_t_2))||((__pyx_t_2) == Py_None) || __Pyx_RaiseUnexpectedTypeError("tuple", __pyx_t_2))) __PYX_ERR(0, 511, __pyx_L1_error)
+        if (!(likely(PyTuple_CheckExact(__pyx_t_2))||((__pyx_t_2) == Py_None) || __Pyx_RaiseUnexpectedTypeError("tuple", __pyx_t_2))) __PYX_ERR(0, 524, __pyx_L1_error)
         {
           PyObject *__pyx_temp;
           {
@@ -27097,7 +27392,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_top(struct __pyx
     #endif
   }
 
-  /* "barfinex/_fast/orderbook.pyx":514
+  /* "barfinex/_fast/orderbook.pyx":527
  *         """``(bids, asks)``: up to ``n`` levels a side as ``(price, size)``, best first."""
  *         cdef vector[int64_t] bk, bs, ak, asz
  *         if n < 0:             # <<<<<<<<<<<<<<
@@ -27109,7 +27404,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_top(struct __pyx
   if (unlikely(__pyx_t_7)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":515
+    /* "barfinex/_fast/orderbook.pyx":528
  *         cdef vector[int64_t] bk, bs, ak, asz
  *         if n < 0:
  *             raise BookError(f"n must be >= 0, got {n}")             # <<<<<<<<<<<<<<
@@ -27117,11 +27412,11 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_top(struct __pyx
  *             self.bids_c.walk_c(n, INT64_MAX_C, bk, bs)
 */
     __pyx_t_2 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 515, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 528, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_5 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_n, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 515, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_n, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 528, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    __pyx_t_3 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_n_must_be_0_got, __pyx_t_5); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 515, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_n_must_be_0_got, __pyx_t_5); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 528, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __pyx_t_6 = 1;
@@ -27142,14 +27437,14 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_top(struct __pyx
       __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 515, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 528, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(0, 515, __pyx_L1_error)
+    __PYX_ERR(0, 528, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":514
+    /* "barfinex/_fast/orderbook.pyx":527
  *         """``(bids, asks)``: up to ``n`` levels a side as ``(price, size)``, best first."""
  *         cdef vector[int64_t] bk, bs, ak, asz
  *         if n < 0:             # <<<<<<<<<<<<<<
@@ -27158,7 +27453,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_top(struct __pyx
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":516
+  /* "barfinex/_fast/orderbook.pyx":529
  *         if n < 0:
  *             raise BookError(f"n must be >= 0, got {n}")
  *         if n:             # <<<<<<<<<<<<<<
@@ -27170,7 +27465,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_top(struct __pyx
   if (__pyx_t_7) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":517
+    /* "barfinex/_fast/orderbook.pyx":530
  *             raise BookError(f"n must be >= 0, got {n}")
  *         if n:
  *             self.bids_c.walk_c(n, INT64_MAX_C, bk, bs)             # <<<<<<<<<<<<<<
@@ -27179,7 +27474,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_top(struct __pyx
 */
     (void)(((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->bids_c->__pyx_vtab)->walk_c(__pyx_v_self->bids_c, __pyx_v_n, __pyx_v_8barfinex_5_fast_9orderbook_INT64_MAX_C, __pyx_v_bk, __pyx_v_bs));
 
-    /* "barfinex/_fast/orderbook.pyx":518
+    /* "barfinex/_fast/orderbook.pyx":531
  *         if n:
  *             self.bids_c.walk_c(n, INT64_MAX_C, bk, bs)
  *             self.asks_c.walk_c(n, INT64_MAX_C, ak, asz)             # <<<<<<<<<<<<<<
@@ -27188,7 +27483,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_top(struct __pyx
 */
     (void)(((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->asks_c->__pyx_vtab)->walk_c(__pyx_v_self->asks_c, __pyx_v_n, __pyx_v_8barfinex_5_fast_9orderbook_INT64_MAX_C, __pyx_v_ak, __pyx_v_asz));
 
-    /* "barfinex/_fast/orderbook.pyx":516
+    /* "barfinex/_fast/orderbook.pyx":529
  *         if n < 0:
  *             raise BookError(f"n must be >= 0, got {n}")
  *         if n:             # <<<<<<<<<<<<<<
@@ -27197,23 +27492,23 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_top(struct __pyx
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":519
+  /* "barfinex/_fast/orderbook.pyx":532
  *             self.bids_c.walk_c(n, INT64_MAX_C, bk, bs)
  *             self.asks_c.walk_c(n, INT64_MAX_C, ak, asz)
  *         return (self._levels(BID_C, bk, bs), self._levels(ASK_C, ak, asz))             # <<<<<<<<<<<<<<
  * 
  *     cpdef int64_t depth(self, int side, int64_t band) except -1:
 */
-  __pyx_t_1 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_levels(__pyx_v_self, __pyx_e_8barfinex_5_fast_9orderbook_BID_C, __pyx_v_bk, __pyx_v_bs); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 519, __pyx_L1_error)
+  __pyx_t_1 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_levels(__pyx_v_self, __pyx_e_8barfinex_5_fast_9orderbook_BID_C, __pyx_v_bk, __pyx_v_bs); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 532, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __pyx_t_4 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_levels(__pyx_v_self, __pyx_e_8barfinex_5_fast_9orderbook_ASK_C, __pyx_v_ak, __pyx_v_asz); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 519, __pyx_L1_error)
+  __pyx_t_4 = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_levels(__pyx_v_self, __pyx_e_8barfinex_5_fast_9orderbook_ASK_C, __pyx_v_ak, __pyx_v_asz); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 532, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  __pyx_t_3 = PyTuple_New(2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 519, __pyx_L1_error)
+  __pyx_t_3 = PyTuple_New(2); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 532, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_3);
   __Pyx_GIVEREF(__pyx_t_1);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 0, __pyx_t_1) != (0)) __PYX_ERR(0, 519, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 0, __pyx_t_1) != (0)) __PYX_ERR(0, 532, __pyx_L1_error);
   __Pyx_GIVEREF(__pyx_t_4);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 1, __pyx_t_4) != (0)) __PYX_ERR(0, 519, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_3, 1, __pyx_t_4) != (0)) __PYX_ERR(0, 532, __pyx_L1_error);
   __pyx_t_1 = 0;
   __pyx_t_4 = 0;
   {
@@ -27227,7 +27522,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_top(struct __pyx
   __pyx_t_3 = 0;
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":511
+  /* "barfinex/_fast/orderbook.pyx":524
  *         return [(keys[i] * sign, sizes[i]) for i in range(<Py_ssize_t>keys.size())]
  * 
  *     cpdef tuple top(self, Py_ssize_t n):             # <<<<<<<<<<<<<<
@@ -27262,7 +27557,7 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_20top, "``(bids, asks)``: up to ``n`` levels a side as ``(price, size)``, best first.");
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_20top, "OrderBook.top(self, Py_ssize_t n) -> tuple\n\n``(bids, asks)``: up to ``n`` levels a side as ``(price, size)``, best first.");
 static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_21top = {"top", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_21top, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_20top};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_21top(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
@@ -27294,32 +27589,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_n,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 511, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 524, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 511, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 524, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "top", 0) < (0)) __PYX_ERR(0, 511, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "top", 0) < (0)) __PYX_ERR(0, 524, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("top", 1, 1, 1, i); __PYX_ERR(0, 511, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("top", 1, 1, 1, i); __PYX_ERR(0, 524, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 511, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 524, __pyx_L3_error)
     }
-    __pyx_v_n = __Pyx_PyIndex_AsSsize_t(values[0]); if (unlikely((__pyx_v_n == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 511, __pyx_L3_error)
+    __pyx_v_n = __Pyx_PyIndex_AsSsize_t(values[0]); if (unlikely((__pyx_v_n == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 524, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("top", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 511, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("top", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 524, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -27349,7 +27644,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_20top(struct __
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("top", 0);
-  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_top(__pyx_v_self, __pyx_v_n, 1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 511, __pyx_L1_error)
+  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_top(__pyx_v_self, __pyx_v_n, 1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 524, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -27373,7 +27668,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_20top(struct __
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":521
+/* "barfinex/_fast/orderbook.pyx":534
  *         return (self._levels(BID_C, bk, bs), self._levels(ASK_C, ak, asz))
  * 
  *     cpdef int64_t depth(self, int side, int64_t band) except -1:             # <<<<<<<<<<<<<<
@@ -27430,15 +27725,15 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(struct __pyx
     if (unlikely(!__Pyx_object_dict_version_matches(((PyObject *)__pyx_v_self), __pyx_tp_dict_version, __pyx_obj_dict_version))) {
       PY_UINT64_T __pyx_typedict_guard = __Pyx_get_tp_dict_version(((PyObject *)__pyx_v_self));
       #endif
-      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_depth); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 521, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_depth); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 534, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       if (!__Pyx_IsSameCFunction(__pyx_t_1, (void(*)(void)) __pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_23depth)) {
         __pyx_t_3 = NULL;
         __Pyx_INCREF(__pyx_t_1);
         __pyx_t_4 = __pyx_t_1; 
-        __pyx_t_5 = __Pyx_PyLong_From_int(__pyx_v_side); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 521, __pyx_L1_error)
+        __pyx_t_5 = __Pyx_PyLong_From_int(__pyx_v_side); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 534, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_5);
-        __pyx_t_6 = __Pyx_PyLong_From_int64_t(__pyx_v_band); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 521, __pyx_L1_error)
+        __pyx_t_6 = __Pyx_PyLong_From_int64_t(__pyx_v_band); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 534, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_6);
         __pyx_t_7 = 1;
         #if CYTHON_UNPACK_METHODS
@@ -27459,10 +27754,10 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(struct __pyx
           __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
           __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
           __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 521, __pyx_L1_error)
+          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 534, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_2);
         }
-        __pyx_t_8 = __Pyx_PyLong_As_int64_t(__pyx_t_2); if (unlikely((__pyx_t_8 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 521, __pyx_L1_error)
+        __pyx_t_8 = __Pyx_PyLong_As_int64_t(__pyx_t_2); if (unlikely((__pyx_t_8 == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 534, __pyx_L1_error)
         __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
         {
           __pyx_r = __pyx_t_8;
@@ -27483,19 +27778,19 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(struct __pyx
     #endif
   }
 
-  /* "barfinex/_fast/orderbook.pyx":523
+  /* "barfinex/_fast/orderbook.pyx":536
  *     cpdef int64_t depth(self, int side, int64_t band) except -1:
  *         """Total size of ``side`` within ``band`` (price units, >= 0) of its best price."""
  *         cdef _Ladder ladder = self._side(side)             # <<<<<<<<<<<<<<
  *         cdef vector[int64_t] keys, sizes
  *         cdef int64_t best_key, best_size, total = 0
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_side(__pyx_v_self, __pyx_v_side)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 523, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_side(__pyx_v_self, __pyx_v_side)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 536, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_ladder = ((struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":525
+  /* "barfinex/_fast/orderbook.pyx":538
  *         cdef _Ladder ladder = self._side(side)
  *         cdef vector[int64_t] keys, sizes
  *         cdef int64_t best_key, best_size, total = 0             # <<<<<<<<<<<<<<
@@ -27504,7 +27799,7 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(struct __pyx
 */
   __pyx_v_total = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":527
+  /* "barfinex/_fast/orderbook.pyx":540
  *         cdef int64_t best_key, best_size, total = 0
  *         cdef Py_ssize_t i
  *         if band < 0:             # <<<<<<<<<<<<<<
@@ -27516,7 +27811,7 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(struct __pyx
   if (unlikely(__pyx_t_9)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":528
+    /* "barfinex/_fast/orderbook.pyx":541
  *         cdef Py_ssize_t i
  *         if band < 0:
  *             raise BookError(f"band must be >= 0, got {band}")             # <<<<<<<<<<<<<<
@@ -27524,11 +27819,11 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(struct __pyx
  *             return 0
 */
     __pyx_t_2 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 528, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 541, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_6 = __Pyx_PyUnicode_From_int64_t(__pyx_v_band, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 528, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyUnicode_From_int64_t(__pyx_v_band, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 541, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_5 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_band_must_be_0_got, __pyx_t_6); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 528, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_band_must_be_0_got, __pyx_t_6); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 541, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __pyx_t_7 = 1;
@@ -27549,14 +27844,14 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(struct __pyx
       __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 528, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 541, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(0, 528, __pyx_L1_error)
+    __PYX_ERR(0, 541, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":527
+    /* "barfinex/_fast/orderbook.pyx":540
  *         cdef int64_t best_key, best_size, total = 0
  *         cdef Py_ssize_t i
  *         if band < 0:             # <<<<<<<<<<<<<<
@@ -27565,7 +27860,7 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(struct __pyx
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":529
+  /* "barfinex/_fast/orderbook.pyx":542
  *         if band < 0:
  *             raise BookError(f"band must be >= 0, got {band}")
  *         if not ladder.best_c(&best_key, &best_size):             # <<<<<<<<<<<<<<
@@ -27577,7 +27872,7 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(struct __pyx
   if (__pyx_t_9) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":530
+    /* "barfinex/_fast/orderbook.pyx":543
  *             raise BookError(f"band must be >= 0, got {band}")
  *         if not ladder.best_c(&best_key, &best_size):
  *             return 0             # <<<<<<<<<<<<<<
@@ -27590,7 +27885,7 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(struct __pyx
     }
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":529
+    /* "barfinex/_fast/orderbook.pyx":542
  *         if band < 0:
  *             raise BookError(f"band must be >= 0, got {band}")
  *         if not ladder.best_c(&best_key, &best_size):             # <<<<<<<<<<<<<<
@@ -27599,7 +27894,7 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(struct __pyx
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":531
+  /* "barfinex/_fast/orderbook.pyx":544
  *         if not ladder.best_c(&best_key, &best_size):
  *             return 0
  *         ladder.walk_c(-1, best_key + band // self.tick_size, keys, sizes)             # <<<<<<<<<<<<<<
@@ -27608,15 +27903,15 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(struct __pyx
 */
   if (unlikely(__pyx_v_self->tick_size == 0)) {
     PyErr_SetString(PyExc_ZeroDivisionError, "integer division or modulo by zero");
-    __PYX_ERR(0, 531, __pyx_L1_error)
+    __PYX_ERR(0, 544, __pyx_L1_error)
   }
   else if (sizeof(int64_t) == sizeof(long) && (!(((int64_t)-1) > 0)) && unlikely(__pyx_v_self->tick_size == (int64_t)-1)  && unlikely(__Pyx_UNARY_NEG_WOULD_OVERFLOW(__pyx_v_band))) {
     PyErr_SetString(PyExc_OverflowError, "value too large to perform division");
-    __PYX_ERR(0, 531, __pyx_L1_error)
+    __PYX_ERR(0, 544, __pyx_L1_error)
   }
   (void)(((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_ladder->__pyx_vtab)->walk_c(__pyx_v_ladder, -1L, (__pyx_v_best_key + __Pyx_div_int64_t(__pyx_v_band, __pyx_v_self->tick_size, 0)), __pyx_v_keys, __pyx_v_sizes));
 
-  /* "barfinex/_fast/orderbook.pyx":532
+  /* "barfinex/_fast/orderbook.pyx":545
  *             return 0
  *         ladder.walk_c(-1, best_key + band // self.tick_size, keys, sizes)
  *         for i in range(<Py_ssize_t>sizes.size()):             # <<<<<<<<<<<<<<
@@ -27630,7 +27925,7 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(struct __pyx
   for (__pyx_t_12 = 0; __pyx_t_12 < __pyx_t_11; __pyx_t_12+=1) {
     __pyx_v_i = __pyx_t_12;
 
-    /* "barfinex/_fast/orderbook.pyx":533
+    /* "barfinex/_fast/orderbook.pyx":546
  *         ladder.walk_c(-1, best_key + band // self.tick_size, keys, sizes)
  *         for i in range(<Py_ssize_t>sizes.size()):
  *             total += sizes[i]             # <<<<<<<<<<<<<<
@@ -27641,7 +27936,7 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(struct __pyx
   }
 
 
-  /* "barfinex/_fast/orderbook.pyx":534
+  /* "barfinex/_fast/orderbook.pyx":547
  *         for i in range(<Py_ssize_t>sizes.size()):
  *             total += sizes[i]
  *         return total             # <<<<<<<<<<<<<<
@@ -27654,7 +27949,7 @@ static int64_t __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(struct __pyx
   }
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":521
+  /* "barfinex/_fast/orderbook.pyx":534
  *         return (self._levels(BID_C, bk, bs), self._levels(ASK_C, ak, asz))
  * 
  *     cpdef int64_t depth(self, int side, int64_t band) except -1:             # <<<<<<<<<<<<<<
@@ -27693,7 +27988,7 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_22depth, "Total size of ``side`` within ``band`` (price units, >= 0) of its best price.");
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_22depth, "OrderBook.depth(self, int side, int64_t band) -> int64_t\n\nTotal size of ``side`` within ``band`` (price units, >= 0) of its best price.");
 static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_23depth = {"depth", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_23depth, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_22depth};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_23depth(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
@@ -27726,39 +28021,39 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_side,&__pyx_mstate_global->__pyx_n_u_band,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 521, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 534, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 521, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 534, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 521, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 534, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "depth", 0) < (0)) __PYX_ERR(0, 521, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "depth", 0) < (0)) __PYX_ERR(0, 534, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 2; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("depth", 1, 2, 2, i); __PYX_ERR(0, 521, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("depth", 1, 2, 2, i); __PYX_ERR(0, 534, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 2)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 521, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 534, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 521, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 534, __pyx_L3_error)
     }
-    __pyx_v_side = __Pyx_PyLong_As_int(values[0]); if (unlikely((__pyx_v_side == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 521, __pyx_L3_error)
-    __pyx_v_band = __Pyx_PyLong_As_int64_t(values[1]); if (unlikely((__pyx_v_band == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 521, __pyx_L3_error)
+    __pyx_v_side = __Pyx_PyLong_As_int(values[0]); if (unlikely((__pyx_v_side == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 534, __pyx_L3_error)
+    __pyx_v_band = __Pyx_PyLong_As_int64_t(values[1]); if (unlikely((__pyx_v_band == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 534, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("depth", 1, 2, 2, __pyx_nargs); __PYX_ERR(0, 521, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("depth", 1, 2, 2, __pyx_nargs); __PYX_ERR(0, 534, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -27790,8 +28085,8 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_22depth(struct 
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("depth", 0);
-  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(__pyx_v_self, __pyx_v_side, __pyx_v_band, 1); if (unlikely(__pyx_t_1 == ((int64_t)-1L))) __PYX_ERR(0, 521, __pyx_L1_error)
-  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 521, __pyx_L1_error)
+  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_depth(__pyx_v_self, __pyx_v_side, __pyx_v_band, 1); if (unlikely(__pyx_t_1 == ((int64_t)-1L))) __PYX_ERR(0, 534, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_From_int64_t(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 534, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
 
   {
@@ -27816,7 +28111,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_22depth(struct 
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":536
+/* "barfinex/_fast/orderbook.pyx":549
  *         return total
  * 
  *     cpdef double imbalance(self, Py_ssize_t n) except? -2:             # <<<<<<<<<<<<<<
@@ -27873,13 +28168,13 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
     if (unlikely(!__Pyx_object_dict_version_matches(((PyObject *)__pyx_v_self), __pyx_tp_dict_version, __pyx_obj_dict_version))) {
       PY_UINT64_T __pyx_typedict_guard = __Pyx_get_tp_dict_version(((PyObject *)__pyx_v_self));
       #endif
-      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_imbalance); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 536, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_imbalance); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 549, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       if (!__Pyx_IsSameCFunction(__pyx_t_1, (void(*)(void)) __pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_25imbalance)) {
         __pyx_t_3 = NULL;
         __Pyx_INCREF(__pyx_t_1);
         __pyx_t_4 = __pyx_t_1; 
-        __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_n); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 536, __pyx_L1_error)
+        __pyx_t_5 = PyLong_FromSsize_t(__pyx_v_n); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 549, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_5);
         __pyx_t_6 = 1;
         #if CYTHON_UNPACK_METHODS
@@ -27899,10 +28194,10 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
           __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
           __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
           __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 536, __pyx_L1_error)
+          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 549, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_2);
         }
-        __pyx_t_7 = __Pyx_PyFloat_AsDouble(__pyx_t_2); if (unlikely((__pyx_t_7 == (double)-1) && PyErr_Occurred())) __PYX_ERR(0, 536, __pyx_L1_error)
+        __pyx_t_7 = __Pyx_PyFloat_AsDouble(__pyx_t_2); if (unlikely((__pyx_t_7 == (double)-1) && PyErr_Occurred())) __PYX_ERR(0, 549, __pyx_L1_error)
         __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
         {
           __pyx_r = __pyx_t_7;
@@ -27923,7 +28218,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
     #endif
   }
 
-  /* "barfinex/_fast/orderbook.pyx":540
+  /* "barfinex/_fast/orderbook.pyx":553
  *         levels a side, in [-1, 1]; 0.0 on an empty book."""
  *         cdef vector[int64_t] bk, bs, ak, asz
  *         cdef int64_t b = 0, a = 0             # <<<<<<<<<<<<<<
@@ -27933,7 +28228,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
   __pyx_v_b = 0;
   __pyx_v_a = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":542
+  /* "barfinex/_fast/orderbook.pyx":555
  *         cdef int64_t b = 0, a = 0
  *         cdef Py_ssize_t i
  *         if n < 1:             # <<<<<<<<<<<<<<
@@ -27945,7 +28240,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
   if (unlikely(__pyx_t_8)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":543
+    /* "barfinex/_fast/orderbook.pyx":556
  *         cdef Py_ssize_t i
  *         if n < 1:
  *             raise BookError(f"n must be >= 1, got {n}")             # <<<<<<<<<<<<<<
@@ -27953,11 +28248,11 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
  *         self.asks_c.walk_c(n, INT64_MAX_C, ak, asz)
 */
     __pyx_t_2 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 543, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 556, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_5 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_n, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 543, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_n, 0, ' ', 'd'); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 556, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    __pyx_t_3 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_n_must_be_1_got, __pyx_t_5); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 543, __pyx_L1_error)
+    __pyx_t_3 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_n_must_be_1_got, __pyx_t_5); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 556, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_3);
     __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
     __pyx_t_6 = 1;
@@ -27978,14 +28273,14 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
       __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
       __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 543, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 556, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(0, 543, __pyx_L1_error)
+    __PYX_ERR(0, 556, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":542
+    /* "barfinex/_fast/orderbook.pyx":555
  *         cdef int64_t b = 0, a = 0
  *         cdef Py_ssize_t i
  *         if n < 1:             # <<<<<<<<<<<<<<
@@ -27994,7 +28289,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":544
+  /* "barfinex/_fast/orderbook.pyx":557
  *         if n < 1:
  *             raise BookError(f"n must be >= 1, got {n}")
  *         self.bids_c.walk_c(n, INT64_MAX_C, bk, bs)             # <<<<<<<<<<<<<<
@@ -28003,7 +28298,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
 */
   (void)(((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->bids_c->__pyx_vtab)->walk_c(__pyx_v_self->bids_c, __pyx_v_n, __pyx_v_8barfinex_5_fast_9orderbook_INT64_MAX_C, __pyx_v_bk, __pyx_v_bs));
 
-  /* "barfinex/_fast/orderbook.pyx":545
+  /* "barfinex/_fast/orderbook.pyx":558
  *             raise BookError(f"n must be >= 1, got {n}")
  *         self.bids_c.walk_c(n, INT64_MAX_C, bk, bs)
  *         self.asks_c.walk_c(n, INT64_MAX_C, ak, asz)             # <<<<<<<<<<<<<<
@@ -28012,7 +28307,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
 */
   (void)(((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_self->asks_c->__pyx_vtab)->walk_c(__pyx_v_self->asks_c, __pyx_v_n, __pyx_v_8barfinex_5_fast_9orderbook_INT64_MAX_C, __pyx_v_ak, __pyx_v_asz));
 
-  /* "barfinex/_fast/orderbook.pyx":546
+  /* "barfinex/_fast/orderbook.pyx":559
  *         self.bids_c.walk_c(n, INT64_MAX_C, bk, bs)
  *         self.asks_c.walk_c(n, INT64_MAX_C, ak, asz)
  *         for i in range(<Py_ssize_t>bs.size()):             # <<<<<<<<<<<<<<
@@ -28026,7 +28321,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
   for (__pyx_t_11 = 0; __pyx_t_11 < __pyx_t_10; __pyx_t_11+=1) {
     __pyx_v_i = __pyx_t_11;
 
-    /* "barfinex/_fast/orderbook.pyx":547
+    /* "barfinex/_fast/orderbook.pyx":560
  *         self.asks_c.walk_c(n, INT64_MAX_C, ak, asz)
  *         for i in range(<Py_ssize_t>bs.size()):
  *             b += bs[i]             # <<<<<<<<<<<<<<
@@ -28037,7 +28332,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
   }
 
 
-  /* "barfinex/_fast/orderbook.pyx":548
+  /* "barfinex/_fast/orderbook.pyx":561
  *         for i in range(<Py_ssize_t>bs.size()):
  *             b += bs[i]
  *         for i in range(<Py_ssize_t>asz.size()):             # <<<<<<<<<<<<<<
@@ -28051,7 +28346,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
   for (__pyx_t_11 = 0; __pyx_t_11 < __pyx_t_10; __pyx_t_11+=1) {
     __pyx_v_i = __pyx_t_11;
 
-    /* "barfinex/_fast/orderbook.pyx":549
+    /* "barfinex/_fast/orderbook.pyx":562
  *             b += bs[i]
  *         for i in range(<Py_ssize_t>asz.size()):
  *             a += asz[i]             # <<<<<<<<<<<<<<
@@ -28062,7 +28357,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
   }
 
 
-  /* "barfinex/_fast/orderbook.pyx":550
+  /* "barfinex/_fast/orderbook.pyx":563
  *         for i in range(<Py_ssize_t>asz.size()):
  *             a += asz[i]
  *         if a + b == 0:             # <<<<<<<<<<<<<<
@@ -28074,7 +28369,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
   if (__pyx_t_8) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":551
+    /* "barfinex/_fast/orderbook.pyx":564
  *             a += asz[i]
  *         if a + b == 0:
  *             return 0.0             # <<<<<<<<<<<<<<
@@ -28087,7 +28382,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
     }
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":550
+    /* "barfinex/_fast/orderbook.pyx":563
  *         for i in range(<Py_ssize_t>asz.size()):
  *             a += asz[i]
  *         if a + b == 0:             # <<<<<<<<<<<<<<
@@ -28096,7 +28391,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":552
+  /* "barfinex/_fast/orderbook.pyx":565
  *         if a + b == 0:
  *             return 0.0
  *         return <double>(b - a) / <double>(b + a)             # <<<<<<<<<<<<<<
@@ -28109,7 +28404,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
 
   if (unlikely(__pyx_t_12 == 0)) {
     PyErr_SetString(PyExc_ZeroDivisionError, "float division");
-    __PYX_ERR(0, 552, __pyx_L1_error)
+    __PYX_ERR(0, 565, __pyx_L1_error)
   }
   {
 
@@ -28119,7 +28414,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(struct __
 
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":536
+  /* "barfinex/_fast/orderbook.pyx":549
  *         return total
  * 
  *     cpdef double imbalance(self, Py_ssize_t n) except? -2:             # <<<<<<<<<<<<<<
@@ -28157,7 +28452,7 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_24imbalance, "``(bid size - ask size) / (bid size + ask size)`` over the best ``n``\n        levels a side, in [-1, 1]; 0.0 on an empty book.");
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_24imbalance, "OrderBook.imbalance(self, Py_ssize_t n) -> double\n\n``(bid size - ask size) / (bid size + ask size)`` over the best ``n``\nlevels a side, in [-1, 1]; 0.0 on an empty book.");
 static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_25imbalance = {"imbalance", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_25imbalance, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_24imbalance};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_25imbalance(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
@@ -28189,32 +28484,32 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_n,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 536, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 549, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 536, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 549, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "imbalance", 0) < (0)) __PYX_ERR(0, 536, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "imbalance", 0) < (0)) __PYX_ERR(0, 549, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 1; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("imbalance", 1, 1, 1, i); __PYX_ERR(0, 536, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("imbalance", 1, 1, 1, i); __PYX_ERR(0, 549, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 1)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 536, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 549, __pyx_L3_error)
     }
-    __pyx_v_n = __Pyx_PyIndex_AsSsize_t(values[0]); if (unlikely((__pyx_v_n == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 536, __pyx_L3_error)
+    __pyx_v_n = __Pyx_PyIndex_AsSsize_t(values[0]); if (unlikely((__pyx_v_n == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 549, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("imbalance", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 536, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("imbalance", 1, 1, 1, __pyx_nargs); __PYX_ERR(0, 549, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -28245,8 +28540,8 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_24imbalance(str
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("imbalance", 0);
-  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(__pyx_v_self, __pyx_v_n, 1); if (unlikely(__pyx_t_1 == ((double)-2.0) && PyErr_Occurred())) __PYX_ERR(0, 536, __pyx_L1_error)
-  __pyx_t_2 = PyFloat_FromDouble(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 536, __pyx_L1_error)
+  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_imbalance(__pyx_v_self, __pyx_v_n, 1); if (unlikely(__pyx_t_1 == ((double)-2.0) && PyErr_Occurred())) __PYX_ERR(0, 549, __pyx_L1_error)
+  __pyx_t_2 = PyFloat_FromDouble(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 549, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
 
   {
@@ -28271,7 +28566,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_24imbalance(str
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":554
+/* "barfinex/_fast/orderbook.pyx":567
  *         return <double>(b - a) / <double>(b + a)
  * 
  *     cpdef double microprice(self):             # <<<<<<<<<<<<<<
@@ -28325,7 +28620,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_microprice(struct _
     if (unlikely(!__Pyx_object_dict_version_matches(((PyObject *)__pyx_v_self), __pyx_tp_dict_version, __pyx_obj_dict_version))) {
       PY_UINT64_T __pyx_typedict_guard = __Pyx_get_tp_dict_version(((PyObject *)__pyx_v_self));
       #endif
-      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_microprice); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 554, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_microprice); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 567, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       if (!__Pyx_IsSameCFunction(__pyx_t_1, (void(*)(void)) __pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_27microprice)) {
         __pyx_t_3 = NULL;
@@ -28348,10 +28643,10 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_microprice(struct _
           __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)__pyx_t_4, __pyx_callargs+__pyx_t_5, (1-__pyx_t_5) | (__pyx_t_5*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
           __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
           __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 554, __pyx_L1_error)
+          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 567, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_2);
         }
-        __pyx_t_6 = __Pyx_PyFloat_AsDouble(__pyx_t_2); if (unlikely((__pyx_t_6 == (double)-1) && PyErr_Occurred())) __PYX_ERR(0, 554, __pyx_L1_error)
+        __pyx_t_6 = __Pyx_PyFloat_AsDouble(__pyx_t_2); if (unlikely((__pyx_t_6 == (double)-1) && PyErr_Occurred())) __PYX_ERR(0, 567, __pyx_L1_error)
         __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
         {
           __pyx_r = __pyx_t_6;
@@ -28372,7 +28667,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_microprice(struct _
     #endif
   }
 
-  /* "barfinex/_fast/orderbook.pyx":559
+  /* "barfinex/_fast/orderbook.pyx":572
  *         when a side is empty."""
  *         cdef int64_t bk, bs, ak, asz
  *         if not self.bids_c.best_c(&bk, &bs) or not self.asks_c.best_c(&ak, &asz):             # <<<<<<<<<<<<<<
@@ -28398,7 +28693,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_microprice(struct _
   if (__pyx_t_7) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":560
+    /* "barfinex/_fast/orderbook.pyx":573
  *         cdef int64_t bk, bs, ak, asz
  *         if not self.bids_c.best_c(&bk, &bs) or not self.asks_c.best_c(&ak, &asz):
  *             return NAN             # <<<<<<<<<<<<<<
@@ -28411,7 +28706,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_microprice(struct _
     }
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":559
+    /* "barfinex/_fast/orderbook.pyx":572
  *         when a side is empty."""
  *         cdef int64_t bk, bs, ak, asz
  *         if not self.bids_c.best_c(&bk, &bs) or not self.asks_c.best_c(&ak, &asz):             # <<<<<<<<<<<<<<
@@ -28420,7 +28715,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_microprice(struct _
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":561
+  /* "barfinex/_fast/orderbook.pyx":574
  *         if not self.bids_c.best_c(&bk, &bs) or not self.asks_c.best_c(&ak, &asz):
  *             return NAN
  *         cdef double bid = <double>(-bk * self.tick_size)             # <<<<<<<<<<<<<<
@@ -28429,7 +28724,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_microprice(struct _
 */
   __pyx_v_bid = ((double)((-__pyx_v_bk) * __pyx_v_self->tick_size));
 
-  /* "barfinex/_fast/orderbook.pyx":562
+  /* "barfinex/_fast/orderbook.pyx":575
  *             return NAN
  *         cdef double bid = <double>(-bk * self.tick_size)
  *         cdef double ask = <double>(ak * self.tick_size)             # <<<<<<<<<<<<<<
@@ -28438,7 +28733,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_microprice(struct _
 */
   __pyx_v_ask = ((double)(__pyx_v_ak * __pyx_v_self->tick_size));
 
-  /* "barfinex/_fast/orderbook.pyx":563
+  /* "barfinex/_fast/orderbook.pyx":576
  *         cdef double bid = <double>(-bk * self.tick_size)
  *         cdef double ask = <double>(ak * self.tick_size)
  *         return (bid * <double>asz + ask * <double>bs) / (<double>asz + <double>bs) / self.price_scale             # <<<<<<<<<<<<<<
@@ -28451,7 +28746,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_microprice(struct _
 
   if (unlikely(__pyx_t_9 == 0)) {
     PyErr_SetString(PyExc_ZeroDivisionError, "float division");
-    __PYX_ERR(0, 563, __pyx_L1_error)
+    __PYX_ERR(0, 576, __pyx_L1_error)
   }
   __pyx_t_10 = (__pyx_t_6 / __pyx_t_9);
 
@@ -28459,7 +28754,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_microprice(struct _
 
   if (unlikely(__pyx_v_self->price_scale == 0)) {
     PyErr_SetString(PyExc_ZeroDivisionError, "float division");
-    __PYX_ERR(0, 563, __pyx_L1_error)
+    __PYX_ERR(0, 576, __pyx_L1_error)
   }
   {
 
@@ -28468,7 +28763,7 @@ static double __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_microprice(struct _
 
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":554
+  /* "barfinex/_fast/orderbook.pyx":567
  *         return <double>(b - a) / <double>(b + a)
  * 
  *     cpdef double microprice(self):             # <<<<<<<<<<<<<<
@@ -28504,7 +28799,7 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_26microprice, "Size-weighted mid in price units (a float, e.g. 61800.25):\n        ``(bid * ask_size + ask * bid_size) / (bid_size + ask_size)``; NaN\n        when a side is empty.");
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_26microprice, "OrderBook.microprice(self) -> double\n\nSize-weighted mid in price units (a float, e.g. 61800.25):\n``(bid * ask_size + ask * bid_size) / (bid_size + ask_size)``; NaN\nwhen a side is empty.");
 static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_27microprice = {"microprice", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_27microprice, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_26microprice};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_27microprice(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
@@ -28548,8 +28843,8 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_26microprice(st
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("microprice", 0);
-  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_microprice(__pyx_v_self, 1); if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 554, __pyx_L1_error)
-  __pyx_t_2 = PyFloat_FromDouble(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 554, __pyx_L1_error)
+  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_microprice(__pyx_v_self, 1); if (unlikely(PyErr_Occurred())) __PYX_ERR(0, 567, __pyx_L1_error)
+  __pyx_t_2 = PyFloat_FromDouble(__pyx_t_1); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 567, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
 
   {
@@ -28574,7 +28869,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_26microprice(st
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":565
+/* "barfinex/_fast/orderbook.pyx":578
  *         return (bid * <double>asz + ask * <double>bs) / (<double>asz + <double>bs) / self.price_scale
  * 
  *     cpdef tuple fill_price(self, int taker_side, int64_t quantity):             # <<<<<<<<<<<<<<
@@ -28639,15 +28934,15 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
     if (unlikely(!__Pyx_object_dict_version_matches(((PyObject *)__pyx_v_self), __pyx_tp_dict_version, __pyx_obj_dict_version))) {
       PY_UINT64_T __pyx_typedict_guard = __Pyx_get_tp_dict_version(((PyObject *)__pyx_v_self));
       #endif
-      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_fill_price); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 565, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_fill_price); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 578, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       if (!__Pyx_IsSameCFunction(__pyx_t_1, (void(*)(void)) __pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_29fill_price)) {
         __pyx_t_3 = NULL;
         __Pyx_INCREF(__pyx_t_1);
         __pyx_t_4 = __pyx_t_1; 
-        __pyx_t_5 = __Pyx_PyLong_From_int(__pyx_v_taker_side); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 565, __pyx_L1_error)
+        __pyx_t_5 = __Pyx_PyLong_From_int(__pyx_v_taker_side); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 578, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_5);
-        __pyx_t_6 = __Pyx_PyLong_From_int64_t(__pyx_v_quantity); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 565, __pyx_L1_error)
+        __pyx_t_6 = __Pyx_PyLong_From_int64_t(__pyx_v_quantity); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 578, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_6);
         __pyx_t_7 = 1;
         #if CYTHON_UNPACK_METHODS
@@ -28668,10 +28963,10 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
           __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
           __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
           __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 565, __pyx_L1_error)
+          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 578, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_2);
         }
-        if (!(likely(PyTuple_CheckExact(__pyx_t_2))||((__pyx_t_2) == Py_None) || __Pyx_RaiseUnexpectedTypeError("tuple", __pyx_t_2))) __PYX_ERR(0, 565, __pyx_L1_error)
+        if (!(likely(PyTuple_CheckExact(__pyx_t_2))||((__pyx_t_2) == Py_None) || __Pyx_RaiseUnexpectedTypeError("tuple", __pyx_t_2))) __PYX_ERR(0, 578, __pyx_L1_error)
         {
           PyObject *__pyx_temp;
           {
@@ -28697,7 +28992,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
     #endif
   }
 
-  /* "barfinex/_fast/orderbook.pyx":571
+  /* "barfinex/_fast/orderbook.pyx":584
  *         fills; ``filled < quantity`` when the book is too thin."""
  *         cdef _Ladder ladder
  *         cdef int64_t sign, left = quantity, take             # <<<<<<<<<<<<<<
@@ -28706,7 +29001,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
   __pyx_v_left = __pyx_v_quantity;
 
-  /* "barfinex/_fast/orderbook.pyx":572
+  /* "barfinex/_fast/orderbook.pyx":585
  *         cdef _Ladder ladder
  *         cdef int64_t sign, left = quantity, take
  *         cdef double notional = 0.0             # <<<<<<<<<<<<<<
@@ -28715,24 +29010,24 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
   __pyx_v_notional = 0.0;
 
-  /* "barfinex/_fast/orderbook.pyx":575
+  /* "barfinex/_fast/orderbook.pyx":588
  *         cdef Py_ssize_t i, got, start
  *         cdef vector[int64_t] keys, sizes
  *         if taker_side == BUY:             # <<<<<<<<<<<<<<
  *             ladder, sign = self.asks_c, self.tick_size
  *         elif taker_side == SELL:
 */
-  __pyx_t_1 = __Pyx_PyLong_From_int(__pyx_v_taker_side); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 575, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_From_int(__pyx_v_taker_side); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 588, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_BUY); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 575, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_BUY); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 588, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_8 = __Pyx_PyObject_CompareBoolEq_int_object(__pyx_t_1, __pyx_t_2, Py_EQ); if (unlikely((__pyx_t_8 < 0))) __PYX_ERR(0, 575, __pyx_L1_error)
+  __pyx_t_8 = __Pyx_PyObject_CompareBoolEq_int_object(__pyx_t_1, __pyx_t_2, Py_EQ); if (unlikely((__pyx_t_8 < 0))) __PYX_ERR(0, 588, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   if (__pyx_t_8) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":576
+    /* "barfinex/_fast/orderbook.pyx":589
  *         cdef vector[int64_t] keys, sizes
  *         if taker_side == BUY:
  *             ladder, sign = self.asks_c, self.tick_size             # <<<<<<<<<<<<<<
@@ -28747,7 +29042,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
     __pyx_t_2 = 0;
     __pyx_v_sign = __pyx_t_9;
 
-    /* "barfinex/_fast/orderbook.pyx":575
+    /* "barfinex/_fast/orderbook.pyx":588
  *         cdef Py_ssize_t i, got, start
  *         cdef vector[int64_t] keys, sizes
  *         if taker_side == BUY:             # <<<<<<<<<<<<<<
@@ -28757,24 +29052,24 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
     goto __pyx_L3;
   }
 
-  /* "barfinex/_fast/orderbook.pyx":577
+  /* "barfinex/_fast/orderbook.pyx":590
  *         if taker_side == BUY:
  *             ladder, sign = self.asks_c, self.tick_size
  *         elif taker_side == SELL:             # <<<<<<<<<<<<<<
  *             ladder, sign = self.bids_c, -self.tick_size
  *         else:
 */
-  __pyx_t_2 = __Pyx_PyLong_From_int(__pyx_v_taker_side); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 577, __pyx_L1_error)
+  __pyx_t_2 = __Pyx_PyLong_From_int(__pyx_v_taker_side); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 590, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_2);
-  __Pyx_GetModuleGlobalName(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_SELL); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 577, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_1, __pyx_mstate_global->__pyx_n_u_SELL); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 590, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __pyx_t_8 = __Pyx_PyObject_CompareBoolEq_int_object(__pyx_t_2, __pyx_t_1, Py_EQ); if (unlikely((__pyx_t_8 < 0))) __PYX_ERR(0, 577, __pyx_L1_error)
+  __pyx_t_8 = __Pyx_PyObject_CompareBoolEq_int_object(__pyx_t_2, __pyx_t_1, Py_EQ); if (unlikely((__pyx_t_8 < 0))) __PYX_ERR(0, 590, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
   __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
   if (likely(__pyx_t_8)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":578
+    /* "barfinex/_fast/orderbook.pyx":591
  *             ladder, sign = self.asks_c, self.tick_size
  *         elif taker_side == SELL:
  *             ladder, sign = self.bids_c, -self.tick_size             # <<<<<<<<<<<<<<
@@ -28789,7 +29084,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
     __pyx_t_1 = 0;
     __pyx_v_sign = __pyx_t_9;
 
-    /* "barfinex/_fast/orderbook.pyx":577
+    /* "barfinex/_fast/orderbook.pyx":590
  *         if taker_side == BUY:
  *             ladder, sign = self.asks_c, self.tick_size
  *         elif taker_side == SELL:             # <<<<<<<<<<<<<<
@@ -28799,7 +29094,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
     goto __pyx_L3;
   }
 
-  /* "barfinex/_fast/orderbook.pyx":580
+  /* "barfinex/_fast/orderbook.pyx":593
  *             ladder, sign = self.bids_c, -self.tick_size
  *         else:
  *             raise BookError(f"taker_side must be BUY (1) or SELL (2), got {taker_side}")             # <<<<<<<<<<<<<<
@@ -28808,11 +29103,11 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
   /*else*/ {
     __pyx_t_2 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 580, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 593, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_6 = __Pyx_PyUnicode_From_int(__pyx_v_taker_side, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 580, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyUnicode_From_int(__pyx_v_taker_side, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 593, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
-    __pyx_t_5 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_taker_side_must_be_BUY_1_or_SELL, __pyx_t_6); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 580, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_taker_side_must_be_BUY_1_or_SELL, __pyx_t_6); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 593, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
     __pyx_t_7 = 1;
@@ -28833,16 +29128,16 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
       __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 580, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 593, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(0, 580, __pyx_L1_error)
+    __PYX_ERR(0, 593, __pyx_L1_error)
   }
   __pyx_L3:;
 
-  /* "barfinex/_fast/orderbook.pyx":581
+  /* "barfinex/_fast/orderbook.pyx":594
  *         else:
  *             raise BookError(f"taker_side must be BUY (1) or SELL (2), got {taker_side}")
  *         if quantity <= 0:             # <<<<<<<<<<<<<<
@@ -28854,7 +29149,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
   if (unlikely(__pyx_t_8)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":582
+    /* "barfinex/_fast/orderbook.pyx":595
  *             raise BookError(f"taker_side must be BUY (1) or SELL (2), got {taker_side}")
  *         if quantity <= 0:
  *             raise BookError(f"quantity must be positive, got {quantity}")             # <<<<<<<<<<<<<<
@@ -28862,11 +29157,11 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
  *         # the rest of the side only when the order is larger than it.
 */
     __pyx_t_4 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 582, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 595, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
-    __pyx_t_2 = __Pyx_PyUnicode_From_int64_t(__pyx_v_quantity, 0, ' ', 'd'); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 582, __pyx_L1_error)
+    __pyx_t_2 = __Pyx_PyUnicode_From_int64_t(__pyx_v_quantity, 0, ' ', 'd'); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 595, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_2);
-    __pyx_t_6 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_quantity_must_be_positive_got, __pyx_t_2); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 582, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyUnicode_Concat(__pyx_mstate_global->__pyx_kp_u_quantity_must_be_positive_got, __pyx_t_2); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 595, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
     __pyx_t_7 = 1;
@@ -28887,14 +29182,14 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
       __Pyx_XDECREF(__pyx_t_4); __pyx_t_4 = 0;
       __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 582, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 595, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(0, 582, __pyx_L1_error)
+    __PYX_ERR(0, 595, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":581
+    /* "barfinex/_fast/orderbook.pyx":594
  *         else:
  *             raise BookError(f"taker_side must be BUY (1) or SELL (2), got {taker_side}")
  *         if quantity <= 0:             # <<<<<<<<<<<<<<
@@ -28903,7 +29198,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":585
+  /* "barfinex/_fast/orderbook.pyx":598
  *         # Most fills touch a handful of levels: walk a short prefix first and
  *         # the rest of the side only when the order is larger than it.
  *         got = ladder.walk_c(FILL_PREFIX, INT64_MAX_C, keys, sizes)             # <<<<<<<<<<<<<<
@@ -28912,7 +29207,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
   __pyx_v_got = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_ladder->__pyx_vtab)->walk_c(__pyx_v_ladder, __pyx_v_8barfinex_5_fast_9orderbook_FILL_PREFIX, __pyx_v_8barfinex_5_fast_9orderbook_INT64_MAX_C, __pyx_v_keys, __pyx_v_sizes);
 
-  /* "barfinex/_fast/orderbook.pyx":586
+  /* "barfinex/_fast/orderbook.pyx":599
  *         # the rest of the side only when the order is larger than it.
  *         got = ladder.walk_c(FILL_PREFIX, INT64_MAX_C, keys, sizes)
  *         start = 0             # <<<<<<<<<<<<<<
@@ -28921,7 +29216,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
   __pyx_v_start = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":587
+  /* "barfinex/_fast/orderbook.pyx":600
  *         got = ladder.walk_c(FILL_PREFIX, INT64_MAX_C, keys, sizes)
  *         start = 0
  *         while True:             # <<<<<<<<<<<<<<
@@ -28930,7 +29225,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
   while (1) {
 
-    /* "barfinex/_fast/orderbook.pyx":588
+    /* "barfinex/_fast/orderbook.pyx":601
  *         start = 0
  *         while True:
  *             for i in range(start, got):             # <<<<<<<<<<<<<<
@@ -28944,7 +29239,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
     for (__pyx_t_12 = __pyx_v_start; __pyx_t_12 < __pyx_t_11; __pyx_t_12+=1) {
       __pyx_v_i = __pyx_t_12;
 
-      /* "barfinex/_fast/orderbook.pyx":589
+      /* "barfinex/_fast/orderbook.pyx":602
  *         while True:
  *             for i in range(start, got):
  *                 take = min(left, sizes[i])             # <<<<<<<<<<<<<<
@@ -28968,7 +29263,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
       __pyx_v_take = __pyx_t_14;
 
 
-      /* "barfinex/_fast/orderbook.pyx":590
+      /* "barfinex/_fast/orderbook.pyx":603
  *             for i in range(start, got):
  *                 take = min(left, sizes[i])
  *                 notional += <double>(keys[i] * sign) * <double>take             # <<<<<<<<<<<<<<
@@ -28977,7 +29272,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
       __pyx_v_notional = (__pyx_v_notional + (((double)((__pyx_v_keys[__pyx_v_i]) * __pyx_v_sign)) * ((double)__pyx_v_take)));
 
-      /* "barfinex/_fast/orderbook.pyx":591
+      /* "barfinex/_fast/orderbook.pyx":604
  *                 take = min(left, sizes[i])
  *                 notional += <double>(keys[i] * sign) * <double>take
  *                 left -= take             # <<<<<<<<<<<<<<
@@ -28986,7 +29281,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
       __pyx_v_left = (__pyx_v_left - __pyx_v_take);
 
-      /* "barfinex/_fast/orderbook.pyx":592
+      /* "barfinex/_fast/orderbook.pyx":605
  *                 notional += <double>(keys[i] * sign) * <double>take
  *                 left -= take
  *                 if left == 0:             # <<<<<<<<<<<<<<
@@ -28998,7 +29293,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
       if (__pyx_t_8) {
 
 
-        /* "barfinex/_fast/orderbook.pyx":593
+        /* "barfinex/_fast/orderbook.pyx":606
  *                 left -= take
  *                 if left == 0:
  *                     break             # <<<<<<<<<<<<<<
@@ -29007,7 +29302,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
         goto __pyx_L8_break;
 
-        /* "barfinex/_fast/orderbook.pyx":592
+        /* "barfinex/_fast/orderbook.pyx":605
  *                 notional += <double>(keys[i] * sign) * <double>take
  *                 left -= take
  *                 if left == 0:             # <<<<<<<<<<<<<<
@@ -29019,7 +29314,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
     __pyx_L8_break:;
 
 
-    /* "barfinex/_fast/orderbook.pyx":594
+    /* "barfinex/_fast/orderbook.pyx":607
  *                 if left == 0:
  *                     break
  *             if left == 0 or got < FILL_PREFIX or start:             # <<<<<<<<<<<<<<
@@ -29055,7 +29350,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
     if (__pyx_t_8) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":595
+      /* "barfinex/_fast/orderbook.pyx":608
  *                     break
  *             if left == 0 or got < FILL_PREFIX or start:
  *                 break             # <<<<<<<<<<<<<<
@@ -29064,7 +29359,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
       goto __pyx_L6_break;
 
-      /* "barfinex/_fast/orderbook.pyx":594
+      /* "barfinex/_fast/orderbook.pyx":607
  *                 if left == 0:
  *                     break
  *             if left == 0 or got < FILL_PREFIX or start:             # <<<<<<<<<<<<<<
@@ -29073,7 +29368,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":596
+    /* "barfinex/_fast/orderbook.pyx":609
  *             if left == 0 or got < FILL_PREFIX or start:
  *                 break
  *             keys.clear()             # <<<<<<<<<<<<<<
@@ -29082,7 +29377,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
     __pyx_v_keys.clear();
 
-    /* "barfinex/_fast/orderbook.pyx":597
+    /* "barfinex/_fast/orderbook.pyx":610
  *                 break
  *             keys.clear()
  *             sizes.clear()             # <<<<<<<<<<<<<<
@@ -29091,7 +29386,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
     __pyx_v_sizes.clear();
 
-    /* "barfinex/_fast/orderbook.pyx":598
+    /* "barfinex/_fast/orderbook.pyx":611
  *             keys.clear()
  *             sizes.clear()
  *             got = ladder.walk_c(-1, INT64_MAX_C, keys, sizes)             # <<<<<<<<<<<<<<
@@ -29100,7 +29395,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
     __pyx_v_got = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_ladder->__pyx_vtab)->walk_c(__pyx_v_ladder, -1L, __pyx_v_8barfinex_5_fast_9orderbook_INT64_MAX_C, __pyx_v_keys, __pyx_v_sizes);
 
-    /* "barfinex/_fast/orderbook.pyx":599
+    /* "barfinex/_fast/orderbook.pyx":612
  *             sizes.clear()
  *             got = ladder.walk_c(-1, INT64_MAX_C, keys, sizes)
  *             start = FILL_PREFIX             # <<<<<<<<<<<<<<
@@ -29111,7 +29406,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
   }
   __pyx_L6_break:;
 
-  /* "barfinex/_fast/orderbook.pyx":600
+  /* "barfinex/_fast/orderbook.pyx":613
  *             got = ladder.walk_c(-1, INT64_MAX_C, keys, sizes)
  *             start = FILL_PREFIX
  *         if left == quantity:             # <<<<<<<<<<<<<<
@@ -29123,22 +29418,22 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
   if (__pyx_t_8) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":601
+    /* "barfinex/_fast/orderbook.pyx":614
  *             start = FILL_PREFIX
  *         if left == quantity:
  *             return (NAN, 0)             # <<<<<<<<<<<<<<
  *         return (notional / <double>(quantity - left) / self.price_scale, quantity - left)
  * 
 */
-    __pyx_t_1 = PyFloat_FromDouble(NAN); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 601, __pyx_L1_error)
+    __pyx_t_1 = PyFloat_FromDouble(NAN); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 614, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
-    __pyx_t_5 = PyTuple_New(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 601, __pyx_L1_error)
+    __pyx_t_5 = PyTuple_New(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 614, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __Pyx_GIVEREF(__pyx_t_1);
-    if (__Pyx_PyTuple_SET_ITEM(__pyx_t_5, 0, __pyx_t_1) != (0)) __PYX_ERR(0, 601, __pyx_L1_error);
+    if (__Pyx_PyTuple_SET_ITEM(__pyx_t_5, 0, __pyx_t_1) != (0)) __PYX_ERR(0, 614, __pyx_L1_error);
     __Pyx_INCREF(__pyx_mstate_global->__pyx_int_0);
     __Pyx_GIVEREF(__pyx_mstate_global->__pyx_int_0);
-    if (__Pyx_PyTuple_SET_ITEM(__pyx_t_5, 1, __pyx_mstate_global->__pyx_int_0) != (0)) __PYX_ERR(0, 601, __pyx_L1_error);
+    if (__Pyx_PyTuple_SET_ITEM(__pyx_t_5, 1, __pyx_mstate_global->__pyx_int_0) != (0)) __PYX_ERR(0, 614, __pyx_L1_error);
     __pyx_t_1 = 0;
     {
       PyObject *__pyx_temp;
@@ -29151,7 +29446,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
     __pyx_t_5 = 0;
     goto __pyx_L0;
 
-    /* "barfinex/_fast/orderbook.pyx":600
+    /* "barfinex/_fast/orderbook.pyx":613
  *             got = ladder.walk_c(-1, INT64_MAX_C, keys, sizes)
  *             start = FILL_PREFIX
  *         if left == quantity:             # <<<<<<<<<<<<<<
@@ -29160,7 +29455,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":602
+  /* "barfinex/_fast/orderbook.pyx":615
  *         if left == quantity:
  *             return (NAN, 0)
  *         return (notional / <double>(quantity - left) / self.price_scale, quantity - left)             # <<<<<<<<<<<<<<
@@ -29171,26 +29466,26 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
 
   if (unlikely(__pyx_t_16 == 0)) {
     PyErr_SetString(PyExc_ZeroDivisionError, "float division");
-    __PYX_ERR(0, 602, __pyx_L1_error)
+    __PYX_ERR(0, 615, __pyx_L1_error)
   }
   __pyx_t_17 = (__pyx_v_notional / __pyx_t_16);
 
 
   if (unlikely(__pyx_v_self->price_scale == 0)) {
     PyErr_SetString(PyExc_ZeroDivisionError, "float division");
-    __PYX_ERR(0, 602, __pyx_L1_error)
+    __PYX_ERR(0, 615, __pyx_L1_error)
   }
-  __pyx_t_5 = PyFloat_FromDouble((__pyx_t_17 / __pyx_v_self->price_scale)); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 602, __pyx_L1_error)
+  __pyx_t_5 = PyFloat_FromDouble((__pyx_t_17 / __pyx_v_self->price_scale)); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 615, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
 
-  __pyx_t_1 = __Pyx_PyLong_From_int64_t((__pyx_v_quantity - __pyx_v_left)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 602, __pyx_L1_error)
+  __pyx_t_1 = __Pyx_PyLong_From_int64_t((__pyx_v_quantity - __pyx_v_left)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 615, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
-  __pyx_t_6 = PyTuple_New(2); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 602, __pyx_L1_error)
+  __pyx_t_6 = PyTuple_New(2); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 615, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_6);
   __Pyx_GIVEREF(__pyx_t_5);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_6, 0, __pyx_t_5) != (0)) __PYX_ERR(0, 602, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_6, 0, __pyx_t_5) != (0)) __PYX_ERR(0, 615, __pyx_L1_error);
   __Pyx_GIVEREF(__pyx_t_1);
-  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_6, 1, __pyx_t_1) != (0)) __PYX_ERR(0, 602, __pyx_L1_error);
+  if (__Pyx_PyTuple_SET_ITEM(__pyx_t_6, 1, __pyx_t_1) != (0)) __PYX_ERR(0, 615, __pyx_L1_error);
   __pyx_t_5 = 0;
   __pyx_t_1 = 0;
   {
@@ -29204,7 +29499,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(struc
   __pyx_t_6 = 0;
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":565
+  /* "barfinex/_fast/orderbook.pyx":578
  *         return (bid * <double>asz + ask * <double>bs) / (<double>asz + <double>bs) / self.price_scale
  * 
  *     cpdef tuple fill_price(self, int taker_side, int64_t quantity):             # <<<<<<<<<<<<<<
@@ -29246,7 +29541,7 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_28fill_price, "Walk the book for a taker order of ``quantity`` (size units):\n        ``(average price as a float in price units, size filled)``. BUY (1)\n        walks the asks, SELL (2) the bids. The average is NaN when nothing\n        fills; ``filled < quantity`` when the book is too thin.");
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_28fill_price, "OrderBook.fill_price(self, int taker_side, int64_t quantity) -> tuple\n\nWalk the book for a taker order of ``quantity`` (size units):\n``(average price as a float in price units, size filled)``. BUY (1)\nwalks the asks, SELL (2) the bids. The average is NaN when nothing\nfills; ``filled < quantity`` when the book is too thin.");
 static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_29fill_price = {"fill_price", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_29fill_price, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_28fill_price};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_29fill_price(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
@@ -29279,39 +29574,39 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_taker_side,&__pyx_mstate_global->__pyx_n_u_quantity,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 565, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 578, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 565, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 578, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 565, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 578, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "fill_price", 0) < (0)) __PYX_ERR(0, 565, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "fill_price", 0) < (0)) __PYX_ERR(0, 578, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 2; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("fill_price", 1, 2, 2, i); __PYX_ERR(0, 565, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("fill_price", 1, 2, 2, i); __PYX_ERR(0, 578, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 2)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 565, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 578, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 565, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 578, __pyx_L3_error)
     }
-    __pyx_v_taker_side = __Pyx_PyLong_As_int(values[0]); if (unlikely((__pyx_v_taker_side == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 565, __pyx_L3_error)
-    __pyx_v_quantity = __Pyx_PyLong_As_int64_t(values[1]); if (unlikely((__pyx_v_quantity == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 565, __pyx_L3_error)
+    __pyx_v_taker_side = __Pyx_PyLong_As_int(values[0]); if (unlikely((__pyx_v_taker_side == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 578, __pyx_L3_error)
+    __pyx_v_quantity = __Pyx_PyLong_As_int64_t(values[1]); if (unlikely((__pyx_v_quantity == ((int64_t)-1)) && PyErr_Occurred())) __PYX_ERR(0, 578, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("fill_price", 1, 2, 2, __pyx_nargs); __PYX_ERR(0, 565, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("fill_price", 1, 2, 2, __pyx_nargs); __PYX_ERR(0, 578, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -29342,7 +29637,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_28fill_price(st
   const char *__pyx_filename = NULL;
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("fill_price", 0);
-  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(__pyx_v_self, __pyx_v_taker_side, __pyx_v_quantity, 1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 565, __pyx_L1_error)
+  __pyx_t_1 = __pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price(__pyx_v_self, __pyx_v_taker_side, __pyx_v_quantity, 1); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 578, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -29366,7 +29661,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_28fill_price(st
   return __pyx_r;
 }
 
-/* "barfinex/_fast/orderbook.pyx":604
+/* "barfinex/_fast/orderbook.pyx":617
  *         return (notional / <double>(quantity - left) / self.price_scale, quantity - left)
  * 
  *     cpdef list walls(self, int side, Py_ssize_t k, Py_ssize_t levels=1000):             # <<<<<<<<<<<<<<
@@ -29435,17 +29730,17 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
     if (unlikely(!__Pyx_object_dict_version_matches(((PyObject *)__pyx_v_self), __pyx_tp_dict_version, __pyx_obj_dict_version))) {
       PY_UINT64_T __pyx_typedict_guard = __Pyx_get_tp_dict_version(((PyObject *)__pyx_v_self));
       #endif
-      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_walls); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 604, __pyx_L1_error)
+      __pyx_t_1 = __Pyx_PyObject_GetAttrStr(((PyObject *)__pyx_v_self), __pyx_mstate_global->__pyx_n_u_walls); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 617, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
       if (!__Pyx_IsSameCFunction(__pyx_t_1, (void(*)(void)) __pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_31walls)) {
         __pyx_t_3 = NULL;
         __Pyx_INCREF(__pyx_t_1);
         __pyx_t_4 = __pyx_t_1; 
-        __pyx_t_5 = __Pyx_PyLong_From_int(__pyx_v_side); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 604, __pyx_L1_error)
+        __pyx_t_5 = __Pyx_PyLong_From_int(__pyx_v_side); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 617, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_5);
-        __pyx_t_6 = PyLong_FromSsize_t(__pyx_v_k); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 604, __pyx_L1_error)
+        __pyx_t_6 = PyLong_FromSsize_t(__pyx_v_k); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 617, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_6);
-        __pyx_t_7 = PyLong_FromSsize_t(__pyx_v_levels); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 604, __pyx_L1_error)
+        __pyx_t_7 = PyLong_FromSsize_t(__pyx_v_levels); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 617, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_7);
         __pyx_t_8 = 1;
         #if CYTHON_UNPACK_METHODS
@@ -29467,10 +29762,10 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
           __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
           __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
           __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 604, __pyx_L1_error)
+          if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 617, __pyx_L1_error)
           __Pyx_GOTREF(__pyx_t_2);
         }
-        if (!(likely(PyList_CheckExact(__pyx_t_2))||((__pyx_t_2) == Py_None) || __Pyx_RaiseUnexpectedTypeError("list", __pyx_t_2))) __PYX_ERR(0, 604, __pyx_L1_error)
+        if (!(likely(PyList_CheckExact(__pyx_t_2))||((__pyx_t_2) == Py_None) || __Pyx_RaiseUnexpectedTypeError("list", __pyx_t_2))) __PYX_ERR(0, 617, __pyx_L1_error)
         {
           PyObject *__pyx_temp;
           {
@@ -29496,19 +29791,19 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
     #endif
   }
 
-  /* "barfinex/_fast/orderbook.pyx":607
+  /* "barfinex/_fast/orderbook.pyx":620
  *         """The ``k`` largest levels by size among the best ``levels`` of
  *         ``side``, as ``(price, size)``, largest first (ties: nearer the touch first)."""
  *         cdef _Ladder ladder = self._side(side)             # <<<<<<<<<<<<<<
  *         cdef vector[int64_t] keys, sizes
  *         cdef vector[Py_ssize_t] pick
 */
-  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_side(__pyx_v_self, __pyx_v_side)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 607, __pyx_L1_error)
+  __pyx_t_1 = ((PyObject *)((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook_OrderBook *)__pyx_v_self->__pyx_vtab)->_side(__pyx_v_self, __pyx_v_side)); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 620, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   __pyx_v_ladder = ((struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *)__pyx_t_1);
   __pyx_t_1 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":611
+  /* "barfinex/_fast/orderbook.pyx":624
  *         cdef vector[Py_ssize_t] pick
  *         cdef Py_ssize_t i, j, got
  *         cdef int64_t sign = -self.tick_size if side == BID_C else self.tick_size             # <<<<<<<<<<<<<<
@@ -29527,7 +29822,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
 
   __pyx_v_sign = __pyx_t_9;
 
-  /* "barfinex/_fast/orderbook.pyx":612
+  /* "barfinex/_fast/orderbook.pyx":625
  *         cdef Py_ssize_t i, j, got
  *         cdef int64_t sign = -self.tick_size if side == BID_C else self.tick_size
  *         if k < 1 or levels < 1:             # <<<<<<<<<<<<<<
@@ -29553,7 +29848,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
   if (unlikely(__pyx_t_10)) {
 
 
-    /* "barfinex/_fast/orderbook.pyx":613
+    /* "barfinex/_fast/orderbook.pyx":626
  *         cdef int64_t sign = -self.tick_size if side == BID_C else self.tick_size
  *         if k < 1 or levels < 1:
  *             raise BookError(f"k and levels must be >= 1, got k={k}, levels={levels}")             # <<<<<<<<<<<<<<
@@ -29561,11 +29856,11 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
  *         # Insertion into a short sorted list: k is small (a handful of walls).
 */
     __pyx_t_2 = NULL;
-    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 613, __pyx_L1_error)
+    __Pyx_GetModuleGlobalName(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_BookError); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 626, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
-    __pyx_t_7 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_k, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 613, __pyx_L1_error)
+    __pyx_t_7 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_k, 0, ' ', 'd'); if (unlikely(!__pyx_t_7)) __PYX_ERR(0, 626, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_7);
-    __pyx_t_6 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_levels, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 613, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_PyUnicode_From_Py_ssize_t(__pyx_v_levels, 0, ' ', 'd'); if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 626, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_6);
     __pyx_t_12[0] = __pyx_mstate_global->__pyx_kp_u_k_and_levels_must_be_1_got_k;
     __pyx_t_12[1] = __pyx_t_7;
@@ -29577,7 +29872,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
     #endif
     __pyx_t_14 = 0;
     __pyx_t_5 = __Pyx_PyUnicode_Join(__pyx_t_12, 4, __pyx_t_13, __pyx_t_14);
-    if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 613, __pyx_L1_error)
+    if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 626, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __Pyx_DECREF(__pyx_t_7); __pyx_t_7 = 0;
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
@@ -29599,14 +29894,14 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
       __Pyx_XDECREF(__pyx_t_2); __pyx_t_2 = 0;
       __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
       __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 613, __pyx_L1_error)
+      if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 626, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_1);
     }
     __Pyx_Raise(__pyx_t_1, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_1); __pyx_t_1 = 0;
-    __PYX_ERR(0, 613, __pyx_L1_error)
+    __PYX_ERR(0, 626, __pyx_L1_error)
 
-    /* "barfinex/_fast/orderbook.pyx":612
+    /* "barfinex/_fast/orderbook.pyx":625
  *         cdef Py_ssize_t i, j, got
  *         cdef int64_t sign = -self.tick_size if side == BID_C else self.tick_size
  *         if k < 1 or levels < 1:             # <<<<<<<<<<<<<<
@@ -29615,7 +29910,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
 */
   }
 
-  /* "barfinex/_fast/orderbook.pyx":614
+  /* "barfinex/_fast/orderbook.pyx":627
  *         if k < 1 or levels < 1:
  *             raise BookError(f"k and levels must be >= 1, got k={k}, levels={levels}")
  *         got = ladder.walk_c(levels, INT64_MAX_C, keys, sizes)             # <<<<<<<<<<<<<<
@@ -29624,7 +29919,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
 */
   __pyx_v_got = ((struct __pyx_vtabstruct_8barfinex_5_fast_9orderbook__Ladder *)__pyx_v_ladder->__pyx_vtab)->walk_c(__pyx_v_ladder, __pyx_v_levels, __pyx_v_8barfinex_5_fast_9orderbook_INT64_MAX_C, __pyx_v_keys, __pyx_v_sizes);
 
-  /* "barfinex/_fast/orderbook.pyx":616
+  /* "barfinex/_fast/orderbook.pyx":629
  *         got = ladder.walk_c(levels, INT64_MAX_C, keys, sizes)
  *         # Insertion into a short sorted list: k is small (a handful of walls).
  *         for i in range(got):             # <<<<<<<<<<<<<<
@@ -29638,7 +29933,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
   for (__pyx_t_16 = 0; __pyx_t_16 < __pyx_t_15; __pyx_t_16+=1) {
     __pyx_v_i = __pyx_t_16;
 
-    /* "barfinex/_fast/orderbook.pyx":617
+    /* "barfinex/_fast/orderbook.pyx":630
  *         # Insertion into a short sorted list: k is small (a handful of walls).
  *         for i in range(got):
  *             j = pick.size()             # <<<<<<<<<<<<<<
@@ -29647,7 +29942,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
 */
     __pyx_v_j = __pyx_v_pick.size();
 
-    /* "barfinex/_fast/orderbook.pyx":618
+    /* "barfinex/_fast/orderbook.pyx":631
  *         for i in range(got):
  *             j = pick.size()
  *             if j == k and sizes[pick[j - 1]] >= sizes[i]:             # <<<<<<<<<<<<<<
@@ -29673,7 +29968,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
     if (__pyx_t_10) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":619
+      /* "barfinex/_fast/orderbook.pyx":632
  *             j = pick.size()
  *             if j == k and sizes[pick[j - 1]] >= sizes[i]:
  *                 continue             # <<<<<<<<<<<<<<
@@ -29682,7 +29977,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
 */
       goto __pyx_L6_continue;
 
-      /* "barfinex/_fast/orderbook.pyx":618
+      /* "barfinex/_fast/orderbook.pyx":631
  *         for i in range(got):
  *             j = pick.size()
  *             if j == k and sizes[pick[j - 1]] >= sizes[i]:             # <<<<<<<<<<<<<<
@@ -29691,7 +29986,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
 */
     }
 
-    /* "barfinex/_fast/orderbook.pyx":620
+    /* "barfinex/_fast/orderbook.pyx":633
  *             if j == k and sizes[pick[j - 1]] >= sizes[i]:
  *                 continue
  *             if j < k:             # <<<<<<<<<<<<<<
@@ -29703,7 +29998,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
     if (__pyx_t_10) {
 
 
-      /* "barfinex/_fast/orderbook.pyx":621
+      /* "barfinex/_fast/orderbook.pyx":634
  *                 continue
  *             if j < k:
  *                 pick.push_back(i)             # <<<<<<<<<<<<<<
@@ -29714,10 +30009,10 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
         __pyx_v_pick.push_back(__pyx_v_i);
       } catch(...) {
         __Pyx_CppExn2PyErr();
-        __PYX_ERR(0, 621, __pyx_L1_error)
+        __PYX_ERR(0, 634, __pyx_L1_error)
       }
 
-      /* "barfinex/_fast/orderbook.pyx":620
+      /* "barfinex/_fast/orderbook.pyx":633
  *             if j == k and sizes[pick[j - 1]] >= sizes[i]:
  *                 continue
  *             if j < k:             # <<<<<<<<<<<<<<
@@ -29727,7 +30022,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
       goto __pyx_L11;
     }
 
-    /* "barfinex/_fast/orderbook.pyx":623
+    /* "barfinex/_fast/orderbook.pyx":636
  *                 pick.push_back(i)
  *             else:
  *                 j -= 1             # <<<<<<<<<<<<<<
@@ -29739,7 +30034,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
     }
     __pyx_L11:;
 
-    /* "barfinex/_fast/orderbook.pyx":624
+    /* "barfinex/_fast/orderbook.pyx":637
  *             else:
  *                 j -= 1
  *             while j > 0 and sizes[pick[j - 1]] < sizes[i]:             # <<<<<<<<<<<<<<
@@ -29766,7 +30061,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
 
       if (!__pyx_t_10) break;
 
-      /* "barfinex/_fast/orderbook.pyx":625
+      /* "barfinex/_fast/orderbook.pyx":638
  *                 j -= 1
  *             while j > 0 and sizes[pick[j - 1]] < sizes[i]:
  *                 pick[j] = pick[j - 1]             # <<<<<<<<<<<<<<
@@ -29775,7 +30070,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
 */
       (__pyx_v_pick[__pyx_v_j]) = (__pyx_v_pick[(__pyx_v_j - 1)]);
 
-      /* "barfinex/_fast/orderbook.pyx":626
+      /* "barfinex/_fast/orderbook.pyx":639
  *             while j > 0 and sizes[pick[j - 1]] < sizes[i]:
  *                 pick[j] = pick[j - 1]
  *                 j -= 1             # <<<<<<<<<<<<<<
@@ -29785,7 +30080,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
       __pyx_v_j = (__pyx_v_j - 1);
     }
 
-    /* "barfinex/_fast/orderbook.pyx":627
+    /* "barfinex/_fast/orderbook.pyx":640
  *                 pick[j] = pick[j - 1]
  *                 j -= 1
  *             pick[j] = i             # <<<<<<<<<<<<<<
@@ -29796,13 +30091,13 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
   }
 
 
-  /* "barfinex/_fast/orderbook.pyx":628
+  /* "barfinex/_fast/orderbook.pyx":641
  *                 j -= 1
  *             pick[j] = i
  *         return [(keys[pick[i]] * sign, sizes[pick[i]]) for i in range(<Py_ssize_t>pick.size())]             # <<<<<<<<<<<<<<
 */
   { /* enter inner scope */
-    __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 628, __pyx_L1_error)
+    __pyx_t_1 = PyList_New(0); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 641, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_1);
 
     __pyx_t_13 = ((Py_ssize_t)__pyx_v_pick.size());
@@ -29810,20 +30105,20 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
 
     for (__pyx_t_16 = 0; __pyx_t_16 < __pyx_t_15; __pyx_t_16+=1) {
       __pyx_8genexpr1__pyx_v_i = __pyx_t_16;
-      __pyx_t_4 = __Pyx_PyLong_From_int64_t(((__pyx_v_keys[(__pyx_v_pick[__pyx_8genexpr1__pyx_v_i])]) * __pyx_v_sign)); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 628, __pyx_L1_error)
+      __pyx_t_4 = __Pyx_PyLong_From_int64_t(((__pyx_v_keys[(__pyx_v_pick[__pyx_8genexpr1__pyx_v_i])]) * __pyx_v_sign)); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 641, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_4);
-      __pyx_t_5 = __Pyx_PyLong_From_int64_t((__pyx_v_sizes[(__pyx_v_pick[__pyx_8genexpr1__pyx_v_i])])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 628, __pyx_L1_error)
+      __pyx_t_5 = __Pyx_PyLong_From_int64_t((__pyx_v_sizes[(__pyx_v_pick[__pyx_8genexpr1__pyx_v_i])])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 641, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_5);
-      __pyx_t_2 = PyTuple_New(2); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 628, __pyx_L1_error)
+      __pyx_t_2 = PyTuple_New(2); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 641, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
       __Pyx_GIVEREF(__pyx_t_4);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_2, 0, __pyx_t_4) != (0)) __PYX_ERR(0, 628, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_2, 0, __pyx_t_4) != (0)) __PYX_ERR(0, 641, __pyx_L1_error);
       __Pyx_GIVEREF(__pyx_t_5);
-      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_2, 1, __pyx_t_5) != (0)) __PYX_ERR(0, 628, __pyx_L1_error);
+      if (__Pyx_PyTuple_SET_ITEM(__pyx_t_2, 1, __pyx_t_5) != (0)) __PYX_ERR(0, 641, __pyx_L1_error);
       __pyx_t_4 = 0;
       __pyx_t_5 = 0;
       __Pyx_GIVEREF(__pyx_t_2);
-      if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_1, __pyx_t_2))) __PYX_ERR(0, 628, __pyx_L1_error)
+      if (unlikely(__Pyx_ListComp_AppendAndDecref(__pyx_t_1, __pyx_t_2))) __PYX_ERR(0, 641, __pyx_L1_error)
       __pyx_t_2 = 0;
     }
 
@@ -29839,7 +30134,7 @@ static PyObject *__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls(struct __p
   __pyx_t_1 = 0;
   goto __pyx_L0;
 
-  /* "barfinex/_fast/orderbook.pyx":604
+  /* "barfinex/_fast/orderbook.pyx":617
  *         return (notional / <double>(quantity - left) / self.price_scale, quantity - left)
  * 
  *     cpdef list walls(self, int side, Py_ssize_t k, Py_ssize_t levels=1000):             # <<<<<<<<<<<<<<
@@ -29881,7 +30176,7 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_30walls, "The ``k`` largest levels by size among the best ``levels`` of\n        ``side``, as ``(price, size)``, largest first (ties: nearer the touch first).");
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_30walls, "OrderBook.walls(self, int side, Py_ssize_t k, Py_ssize_t levels=1000) -> list\n\nThe ``k`` largest levels by size among the best ``levels`` of\n``side``, as ``(price, size)``, largest first (ties: nearer the touch first).");
 static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_31walls = {"walls", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_31walls, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_30walls};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_31walls(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
@@ -29915,55 +30210,55 @@ PyObject *__pyx_args, PyObject *__pyx_kwds
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_side,&__pyx_mstate_global->__pyx_n_u_k,&__pyx_mstate_global->__pyx_n_u_levels_2,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_FASTCALL(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 604, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 617, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 604, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 617, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 604, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 617, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 604, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 617, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "walls", 0) < (0)) __PYX_ERR(0, 604, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "walls", 0) < (0)) __PYX_ERR(0, 617, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 2; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("walls", 0, 2, 3, i); __PYX_ERR(0, 604, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("walls", 0, 2, 3, i); __PYX_ERR(0, 617, __pyx_L3_error) }
       }
     } else {
       switch (__pyx_nargs) {
         case  3:
         values[2] = __Pyx_ArgRef_FASTCALL(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 604, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 617, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_FASTCALL(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 604, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 617, __pyx_L3_error)
         values[0] = __Pyx_ArgRef_FASTCALL(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 604, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 617, __pyx_L3_error)
         break;
         default: goto __pyx_L5_argtuple_error;
       }
     }
-    __pyx_v_side = __Pyx_PyLong_As_int(values[0]); if (unlikely((__pyx_v_side == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 604, __pyx_L3_error)
-    __pyx_v_k = __Pyx_PyIndex_AsSsize_t(values[1]); if (unlikely((__pyx_v_k == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 604, __pyx_L3_error)
+    __pyx_v_side = __Pyx_PyLong_As_int(values[0]); if (unlikely((__pyx_v_side == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 617, __pyx_L3_error)
+    __pyx_v_k = __Pyx_PyIndex_AsSsize_t(values[1]); if (unlikely((__pyx_v_k == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 617, __pyx_L3_error)
     if (values[2]) {
-      __pyx_v_levels = __Pyx_PyIndex_AsSsize_t(values[2]); if (unlikely((__pyx_v_levels == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 604, __pyx_L3_error)
+      __pyx_v_levels = __Pyx_PyIndex_AsSsize_t(values[2]); if (unlikely((__pyx_v_levels == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 617, __pyx_L3_error)
     } else {
       __pyx_v_levels = ((Py_ssize_t)0x3E8);
     }
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("walls", 0, 2, 3, __pyx_nargs); __PYX_ERR(0, 604, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("walls", 0, 2, 3, __pyx_nargs); __PYX_ERR(0, 617, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -29998,7 +30293,7 @@ static PyObject *__pyx_pf_8barfinex_5_fast_9orderbook_9OrderBook_30walls(struct 
   __Pyx_RefNannySetupContext("walls", 0);
   __pyx_t_2.__pyx_n = 1;
   __pyx_t_2.levels = __pyx_v_levels;
-  __pyx_t_1 = __pyx_vtabptr_8barfinex_5_fast_9orderbook_OrderBook->walls(__pyx_v_self, __pyx_v_side, __pyx_v_k, 1, &__pyx_t_2); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 604, __pyx_L1_error)
+  __pyx_t_1 = __pyx_vtabptr_8barfinex_5_fast_9orderbook_OrderBook->walls(__pyx_v_self, __pyx_v_side, __pyx_v_k, 1, &__pyx_t_2); if (unlikely(!__pyx_t_1)) __PYX_ERR(0, 617, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_1);
   {
     PyObject *__pyx_temp;
@@ -30841,7 +31136,8 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_33__reduce_cython__ = {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_33__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_32__reduce_cython__, "OrderBook.__reduce_cython__(self)");
+static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_33__reduce_cython__ = {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_33__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_32__reduce_cython__};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_33__reduce_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
@@ -30922,7 +31218,8 @@ PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
 PyObject *__pyx_args, PyObject *__pyx_kwds
 #endif
 ); /*proto*/
-static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_35__setstate_cython__ = {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_35__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0};
+PyDoc_STRVAR(__pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_34__setstate_cython__, "OrderBook.__setstate_cython__(self, __pyx_state)");
+static PyMethodDef __pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_35__setstate_cython__ = {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_35__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_34__setstate_cython__};
 static PyObject *__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_35__setstate_cython__(PyObject *__pyx_v_self, 
 #if CYTHON_VECTORCALL
 PyObject *const *__pyx_args, Py_ssize_t __pyx_nargs, PyObject *__pyx_kwds
@@ -31128,8 +31425,8 @@ static void __pyx_tp_dealloc_8barfinex_5_fast_9orderbook__Ladder(PyObject *o) {
 }
 
 static PyMethodDef __pyx_methods_8barfinex_5_fast_9orderbook__Ladder[] = {
-  {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_7_Ladder_5__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
-  {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_7_Ladder_7__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_7_Ladder_5__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_7_Ladder_4__reduce_cython__},
+  {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_7_Ladder_7__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_7_Ladder_6__setstate_cython__},
   {0, 0, 0, 0}
 };
 #if CYTHON_USE_TYPE_SPECS
@@ -31412,8 +31709,8 @@ static PyObject *__pyx_getprop_8barfinex_5_fast_9orderbook_9OrderBook_crossed_co
 }
 
 static PyMethodDef __pyx_methods_8barfinex_5_fast_9orderbook_OrderBook[] = {
-  {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_33__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
-  {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_35__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, 0},
+  {"__reduce_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_33__reduce_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_32__reduce_cython__},
+  {"__setstate_cython__", (PyCFunction)(void(*)(void))(__Pyx_PyCFunction_FastCallWithKeywords)__pyx_pw_8barfinex_5_fast_9orderbook_9OrderBook_35__setstate_cython__, __Pyx_METH_FASTCALL|METH_KEYWORDS, __pyx_doc_8barfinex_5_fast_9orderbook_9OrderBook_34__setstate_cython__},
   {0, 0, 0, 0}
 };
 
@@ -32711,14 +33008,14 @@ static int __Pyx_modinit_Exttype___pyx_obj_8barfinex_5_fast_9orderbook__Ladder(_
   __pyx_vtable_8barfinex_5_fast_9orderbook__Ladder.count_c = (Py_ssize_t (*)(struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *))__pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_count_c;
   __pyx_vtable_8barfinex_5_fast_9orderbook__Ladder.walk_c = (Py_ssize_t (*)(struct __pyx_obj_8barfinex_5_fast_9orderbook__Ladder *, Py_ssize_t, int64_t, std::vector<int64_t>  &, std::vector<int64_t>  &))__pyx_f_8barfinex_5_fast_9orderbook_7_Ladder_walk_c;
   #if CYTHON_USE_TYPE_SPECS
-  __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_8barfinex_5_fast_9orderbook__Ladder_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder)) __PYX_ERR(0, 52, __pyx_L1_error)
+  __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_8barfinex_5_fast_9orderbook__Ladder_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder)) __PYX_ERR(0, 54, __pyx_L1_error)
   #else
   __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder = &__pyx_type_8barfinex_5_fast_9orderbook__Ladder;
   #endif
   #if !CYTHON_COMPILING_IN_LIMITED_API
   #endif
   #if !CYTHON_USE_TYPE_SPECS
-  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder) < (0)) __PYX_ERR(0, 52, __pyx_L1_error)
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder) < (0)) __PYX_ERR(0, 54, __pyx_L1_error)
   #endif
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder);
@@ -32728,9 +33025,9 @@ static int __Pyx_modinit_Exttype___pyx_obj_8barfinex_5_fast_9orderbook__Ladder(_
     __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder->tp_getattro = PyObject_GenericGetAttr;
   }
   #endif
-  if (__Pyx_SetVtable(__pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder, __pyx_vtabptr_8barfinex_5_fast_9orderbook__Ladder) < (0)) __PYX_ERR(0, 52, __pyx_L1_error)
-  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_Ladder, (PyObject *) __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder) < (0)) __PYX_ERR(0, 52, __pyx_L1_error)
-  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder) < (0)) __PYX_ERR(0, 52, __pyx_L1_error)
+  if (__Pyx_SetVtable(__pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder, __pyx_vtabptr_8barfinex_5_fast_9orderbook__Ladder) < (0)) __PYX_ERR(0, 54, __pyx_L1_error)
+  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_Ladder, (PyObject *) __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder) < (0)) __PYX_ERR(0, 54, __pyx_L1_error)
+  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook__Ladder) < (0)) __PYX_ERR(0, 54, __pyx_L1_error)
   __Pyx_RefNannyFinishContext();
   return 0;
   __pyx_L1_error:;
@@ -32773,14 +33070,14 @@ static int __Pyx_modinit_Exttype___pyx_obj_8barfinex_5_fast_9orderbook_OrderBook
   __pyx_vtable_8barfinex_5_fast_9orderbook_OrderBook.fill_price = (PyObject *(*)(struct __pyx_obj_8barfinex_5_fast_9orderbook_OrderBook *, int, int64_t, int __pyx_skip_dispatch))__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_fill_price;
   __pyx_vtable_8barfinex_5_fast_9orderbook_OrderBook.walls = (PyObject *(*)(struct __pyx_obj_8barfinex_5_fast_9orderbook_OrderBook *, int, Py_ssize_t, int __pyx_skip_dispatch, struct __pyx_opt_args_8barfinex_5_fast_9orderbook_9OrderBook_walls *__pyx_optional_args))__pyx_f_8barfinex_5_fast_9orderbook_9OrderBook_walls;
   #if CYTHON_USE_TYPE_SPECS
-  __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_8barfinex_5_fast_9orderbook_OrderBook_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook)) __PYX_ERR(0, 224, __pyx_L1_error)
+  __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_8barfinex_5_fast_9orderbook_OrderBook_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook)) __PYX_ERR(0, 226, __pyx_L1_error)
   #else
   __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook = &__pyx_type_8barfinex_5_fast_9orderbook_OrderBook;
   #endif
   #if !CYTHON_COMPILING_IN_LIMITED_API
   #endif
   #if !CYTHON_USE_TYPE_SPECS
-  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook) < (0)) __PYX_ERR(0, 224, __pyx_L1_error)
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook) < (0)) __PYX_ERR(0, 226, __pyx_L1_error)
   #endif
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook);
@@ -32790,9 +33087,9 @@ static int __Pyx_modinit_Exttype___pyx_obj_8barfinex_5_fast_9orderbook_OrderBook
     __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook->tp_getattro = PyObject_GenericGetAttr;
   }
   #endif
-  if (__Pyx_SetVtable(__pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_vtabptr_8barfinex_5_fast_9orderbook_OrderBook) < (0)) __PYX_ERR(0, 224, __pyx_L1_error)
-  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_OrderBook_2, (PyObject *) __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook) < (0)) __PYX_ERR(0, 224, __pyx_L1_error)
-  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook) < (0)) __PYX_ERR(0, 224, __pyx_L1_error)
+  if (__Pyx_SetVtable(__pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_vtabptr_8barfinex_5_fast_9orderbook_OrderBook) < (0)) __PYX_ERR(0, 226, __pyx_L1_error)
+  if (PyObject_SetAttr(__pyx_m, __pyx_mstate_global->__pyx_n_u_OrderBook_2, (PyObject *) __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook) < (0)) __PYX_ERR(0, 226, __pyx_L1_error)
+  if (__Pyx_setup_reduce((PyObject *) __pyx_mstate->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook) < (0)) __PYX_ERR(0, 226, __pyx_L1_error)
   __Pyx_RefNannyFinishContext();
   return 0;
   __pyx_L1_error:;
@@ -33846,58 +34143,58 @@ __Pyx_RefNannySetupContext("PyInit_orderbook", 0);
   if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_pyx_unpickle_Enum, __pyx_t_4) < (0)) __PYX_ERR(1, 4, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":39
+  /* "barfinex/_fast/orderbook.pyx":41
  *     int __builtin_ctzll(unsigned long long x) nogil
  * 
  * BID = BID_C             # <<<<<<<<<<<<<<
  * ASK = ASK_C
  * BUY = 1     # barfinex.model.enums.Side.BUY: a taker buy walks the asks
 */
-  __pyx_t_4 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_8barfinex_5_fast_9orderbook_BID_C); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 39, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_8barfinex_5_fast_9orderbook_BID_C); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 41, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_BID, __pyx_t_4) < (0)) __PYX_ERR(0, 39, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_BID, __pyx_t_4) < (0)) __PYX_ERR(0, 41, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":40
+  /* "barfinex/_fast/orderbook.pyx":42
  * 
  * BID = BID_C
  * ASK = ASK_C             # <<<<<<<<<<<<<<
  * BUY = 1     # barfinex.model.enums.Side.BUY: a taker buy walks the asks
  * SELL = 2    # barfinex.model.enums.Side.SELL: a taker sell walks the bids
 */
-  __pyx_t_4 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_8barfinex_5_fast_9orderbook_ASK_C); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 40, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyLong_From___pyx_anon_enum(__pyx_e_8barfinex_5_fast_9orderbook_ASK_C); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 42, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_ASK, __pyx_t_4) < (0)) __PYX_ERR(0, 40, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_ASK, __pyx_t_4) < (0)) __PYX_ERR(0, 42, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":41
+  /* "barfinex/_fast/orderbook.pyx":43
  * BID = BID_C
  * ASK = ASK_C
  * BUY = 1     # barfinex.model.enums.Side.BUY: a taker buy walks the asks             # <<<<<<<<<<<<<<
  * SELL = 2    # barfinex.model.enums.Side.SELL: a taker sell walks the bids
  * DEFAULT_WINDOW = 16384
 */
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_BUY, __pyx_mstate_global->__pyx_int_1) < (0)) __PYX_ERR(0, 41, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_BUY, __pyx_mstate_global->__pyx_int_1) < (0)) __PYX_ERR(0, 43, __pyx_L1_error)
 
-  /* "barfinex/_fast/orderbook.pyx":42
+  /* "barfinex/_fast/orderbook.pyx":44
  * ASK = ASK_C
  * BUY = 1     # barfinex.model.enums.Side.BUY: a taker buy walks the asks
  * SELL = 2    # barfinex.model.enums.Side.SELL: a taker sell walks the bids             # <<<<<<<<<<<<<<
  * DEFAULT_WINDOW = 16384
  * 
 */
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_SELL, __pyx_mstate_global->__pyx_int_2) < (0)) __PYX_ERR(0, 42, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_SELL, __pyx_mstate_global->__pyx_int_2) < (0)) __PYX_ERR(0, 44, __pyx_L1_error)
 
-  /* "barfinex/_fast/orderbook.pyx":43
+  /* "barfinex/_fast/orderbook.pyx":45
  * BUY = 1     # barfinex.model.enums.Side.BUY: a taker buy walks the asks
  * SELL = 2    # barfinex.model.enums.Side.SELL: a taker sell walks the bids
  * DEFAULT_WINDOW = 16384             # <<<<<<<<<<<<<<
  * 
  * cdef uint64_t ALL_ONES = 0xFFFFFFFFFFFFFFFFULL
 */
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_DEFAULT_WINDOW, __pyx_mstate_global->__pyx_int_16384) < (0)) __PYX_ERR(0, 43, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_DEFAULT_WINDOW, __pyx_mstate_global->__pyx_int_16384) < (0)) __PYX_ERR(0, 45, __pyx_L1_error)
 
-  /* "barfinex/_fast/orderbook.pyx":45
+  /* "barfinex/_fast/orderbook.pyx":47
  * DEFAULT_WINDOW = 16384
  * 
  * cdef uint64_t ALL_ONES = 0xFFFFFFFFFFFFFFFFULL             # <<<<<<<<<<<<<<
@@ -33906,7 +34203,7 @@ __Pyx_RefNannySetupContext("PyInit_orderbook", 0);
 */
   __pyx_v_8barfinex_5_fast_9orderbook_ALL_ONES = 0xFFFFFFFFFFFFFFFFULL;
 
-  /* "barfinex/_fast/orderbook.pyx":48
+  /* "barfinex/_fast/orderbook.pyx":50
  * 
  * 
  * class BookError(ValueError):             # <<<<<<<<<<<<<<
@@ -33915,28 +34212,28 @@ __Pyx_RefNannySetupContext("PyInit_orderbook", 0);
 */
   {
     PyObject* __pyx_temp[1] = {((PyObject *)(((PyTypeObject*)PyExc_ValueError)))};
-    __pyx_t_4 = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 48, __pyx_L1_error)
+    __pyx_t_4 = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 50, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_4);
   }
   __pyx_t_5 = __pyx_t_4;
   __Pyx_INCREF(__pyx_t_5);
-  __pyx_t_9 = __Pyx_PEP560_update_bases(__pyx_t_5); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 48, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_PEP560_update_bases(__pyx_t_5); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 50, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_5 = __Pyx_CalculateMetaclass(NULL, __pyx_t_9); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 48, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_CalculateMetaclass(NULL, __pyx_t_9); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 50, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_10 = __Pyx_Py3MetaclassPrepare(__pyx_t_5, __pyx_t_9, __pyx_mstate_global->__pyx_n_u_BookError, __pyx_mstate_global->__pyx_n_u_BookError, (PyObject *) NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_kp_u_A_message_or_argument_the_book_r); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 48, __pyx_L1_error)
+  __pyx_t_10 = __Pyx_Py3MetaclassPrepare(__pyx_t_5, __pyx_t_9, __pyx_mstate_global->__pyx_n_u_BookError, __pyx_mstate_global->__pyx_n_u_BookError, (PyObject *) NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_kp_u_A_message_or_argument_the_book_r); if (unlikely(!__pyx_t_10)) __PYX_ERR(0, 50, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_10);
   if (__pyx_t_9 != __pyx_t_4) {
-    if (unlikely((PyDict_SetItemString(__pyx_t_10, "__orig_bases__", __pyx_t_4) < 0))) __PYX_ERR(0, 48, __pyx_L1_error)
+    if (unlikely((PyDict_SetItemString(__pyx_t_10, "__orig_bases__", __pyx_t_4) < 0))) __PYX_ERR(0, 50, __pyx_L1_error)
   }
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  __pyx_t_4 = __Pyx_Py3ClassCreate(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_BookError, __pyx_t_9, __pyx_t_10, NULL, 0, 0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 48, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_Py3ClassCreate(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_BookError, __pyx_t_9, __pyx_t_10, NULL, 0, 0); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 50, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_BookError, __pyx_t_4) < (0)) __PYX_ERR(0, 48, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_BookError, __pyx_t_4) < (0)) __PYX_ERR(0, 50, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
   __Pyx_DECREF(__pyx_t_10); __pyx_t_10 = 0;
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
@@ -33969,7 +34266,7 @@ __Pyx_RefNannySetupContext("PyInit_orderbook", 0);
   if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_setstate_cython, __pyx_t_9) < (0)) __PYX_ERR(1, 3, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":220
+  /* "barfinex/_fast/orderbook.pyx":222
  * 
  * 
  * cdef int64_t INT64_MAX_C = 9223372036854775807             # <<<<<<<<<<<<<<
@@ -33978,7 +34275,7 @@ __Pyx_RefNannySetupContext("PyInit_orderbook", 0);
 */
   __pyx_v_8barfinex_5_fast_9orderbook_INT64_MAX_C = 0x7FFFFFFFFFFFFFFF;
 
-  /* "barfinex/_fast/orderbook.pyx":221
+  /* "barfinex/_fast/orderbook.pyx":223
  * 
  * cdef int64_t INT64_MAX_C = 9223372036854775807
  * cdef Py_ssize_t FILL_PREFIX = 64             # <<<<<<<<<<<<<<
@@ -33987,229 +34284,229 @@ __Pyx_RefNannySetupContext("PyInit_orderbook", 0);
 */
   __pyx_v_8barfinex_5_fast_9orderbook_FILL_PREFIX = 64;
 
-  /* "barfinex/_fast/orderbook.pyx":235
+  /* "barfinex/_fast/orderbook.pyx":237
  * 
  *     def __cinit__(self, str symbol, int price_decimals, int size_decimals,
  *                   int64_t tick_size=1, int64_t step_size=1, Py_ssize_t window=DEFAULT_WINDOW):             # <<<<<<<<<<<<<<
  *         if not symbol:
  *             raise BookError("symbol must be non-empty")
 */
-  __Pyx_GetModuleGlobalName(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_DEFAULT_WINDOW); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 235, __pyx_L1_error)
+  __Pyx_GetModuleGlobalName(__pyx_t_9, __pyx_mstate_global->__pyx_n_u_DEFAULT_WINDOW); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 237, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
-  __pyx_t_11 = __Pyx_PyIndex_AsSsize_t(__pyx_t_9); if (unlikely((__pyx_t_11 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 235, __pyx_L1_error)
+  __pyx_t_11 = __Pyx_PyIndex_AsSsize_t(__pyx_t_9); if (unlikely((__pyx_t_11 == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 237, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
   __pyx_mstate_global->__pyx_k__5 = __pyx_t_11;
 
 
-  /* "barfinex/_fast/orderbook.pyx":405
+  /* "barfinex/_fast/orderbook.pyx":418
  *     # -- checked doors --
  * 
  *     cpdef Py_ssize_t apply_snapshot(self, object bids, object asks, int64_t last_update_id) except -1:             # <<<<<<<<<<<<<<
  *         """Replace the book with a REST snapshot: ``bids``/``asks`` are Binance
  *         lists of ``[price_str, size_str]``. Returns the number of levels read.
 */
-  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_5apply_snapshot, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_apply_snapshot, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[2])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 405, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_5apply_snapshot, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_apply_snapshot, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[2])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 418, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_9);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_apply_snapshot, __pyx_t_9) < (0)) __PYX_ERR(0, 405, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_apply_snapshot, __pyx_t_9) < (0)) __PYX_ERR(0, 418, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":420
+  /* "barfinex/_fast/orderbook.pyx":433
  *         return self.scratch_price.size()
  * 
  *     cpdef Py_ssize_t apply_diff(self, object bids, object asks, int64_t update_id) except -1:             # <<<<<<<<<<<<<<
  *         """Apply one whole depth-diff message: every bid and ask level of it, in
  *         one call. Size "0" deletes the level. Returns the number of levels
 */
-  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_7apply_diff, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_apply_diff, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[3])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 420, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_7apply_diff, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_apply_diff, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[3])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 433, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_9);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_apply_diff, __pyx_t_9) < (0)) __PYX_ERR(0, 420, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_apply_diff, __pyx_t_9) < (0)) __PYX_ERR(0, 433, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":433
+  /* "barfinex/_fast/orderbook.pyx":446
  *         return self.scratch_price.size()
  * 
  *     cpdef Py_ssize_t apply_snapshot_arrays(self, const int64_t[:] bid_prices, const int64_t[:] bid_sizes,             # <<<<<<<<<<<<<<
  *                                            const int64_t[:] ask_prices, const int64_t[:] ask_sizes,
  *                                            int64_t last_update_id) except -1:
 */
-  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_9apply_snapshot_arrays, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_apply_snapshot_arrays, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[4])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 433, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_9apply_snapshot_arrays, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_apply_snapshot_arrays, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[4])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 446, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_9);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_apply_snapshot_arrays, __pyx_t_9) < (0)) __PYX_ERR(0, 433, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_apply_snapshot_arrays, __pyx_t_9) < (0)) __PYX_ERR(0, 446, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":448
+  /* "barfinex/_fast/orderbook.pyx":461
  *         return self.scratch_price.size()
  * 
  *     cpdef Py_ssize_t apply_diff_arrays(self, const int64_t[:] bid_prices, const int64_t[:] bid_sizes,             # <<<<<<<<<<<<<<
  *                                        const int64_t[:] ask_prices, const int64_t[:] ask_sizes,
  *                                        int64_t update_id) except -1:
 */
-  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_11apply_diff_arrays, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_apply_diff_arrays, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[5])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 448, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_11apply_diff_arrays, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_apply_diff_arrays, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[5])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 461, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_9);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_apply_diff_arrays, __pyx_t_9) < (0)) __PYX_ERR(0, 448, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_apply_diff_arrays, __pyx_t_9) < (0)) __PYX_ERR(0, 461, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":461
+  /* "barfinex/_fast/orderbook.pyx":474
  *         return self.scratch_price.size()
  * 
  *     cpdef void clear(self):             # <<<<<<<<<<<<<<
  *         """Drop every level and reset the update id and the crossed flag."""
  *         self.bids_c.clear_c()
 */
-  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_13clear, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_clear, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[6])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 461, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_13clear, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_clear, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[6])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 474, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_9);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_clear, __pyx_t_9) < (0)) __PYX_ERR(0, 461, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_clear, __pyx_t_9) < (0)) __PYX_ERR(0, 474, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":478
+  /* "barfinex/_fast/orderbook.pyx":491
  *         return k * self.tick_size if self.asks_c.best_c(&k, &s) else 0
  * 
  *     cpdef tuple bbo(self):             # <<<<<<<<<<<<<<
  *         """``(bid_price, bid_size, ask_price, ask_size)``; 0s for an empty side."""
  *         cdef int64_t bk = 0, bs = 0, ak = 0, asz = 0
 */
-  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_15bbo, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_bbo, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 478, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_15bbo, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_bbo, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 491, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_9);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_bbo_2, __pyx_t_9) < (0)) __PYX_ERR(0, 478, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_bbo_2, __pyx_t_9) < (0)) __PYX_ERR(0, 491, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":485
+  /* "barfinex/_fast/orderbook.pyx":498
  *         return (-bk * self.tick_size, bs, ak * self.tick_size, asz)
  * 
  *     cpdef object best_bid(self):             # <<<<<<<<<<<<<<
  *         """``(price, size)`` of the best bid, or None."""
  *         cdef int64_t k, s
 */
-  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_17best_bid, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_best_bid, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 485, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_17best_bid, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_best_bid, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 498, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_9);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_best_bid, __pyx_t_9) < (0)) __PYX_ERR(0, 485, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_best_bid, __pyx_t_9) < (0)) __PYX_ERR(0, 498, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":492
+  /* "barfinex/_fast/orderbook.pyx":505
  *         return (-k * self.tick_size, s)
  * 
  *     cpdef object best_ask(self):             # <<<<<<<<<<<<<<
  *         """``(price, size)`` of the best ask, or None."""
  *         cdef int64_t k, s
 */
-  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_19best_ask, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_best_ask, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[9])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 492, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_19best_ask, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_best_ask, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[9])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 505, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_9);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_best_ask, __pyx_t_9) < (0)) __PYX_ERR(0, 492, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_best_ask, __pyx_t_9) < (0)) __PYX_ERR(0, 505, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":511
+  /* "barfinex/_fast/orderbook.pyx":524
  *         return [(keys[i] * sign, sizes[i]) for i in range(<Py_ssize_t>keys.size())]
  * 
  *     cpdef tuple top(self, Py_ssize_t n):             # <<<<<<<<<<<<<<
  *         """``(bids, asks)``: up to ``n`` levels a side as ``(price, size)``, best first."""
  *         cdef vector[int64_t] bk, bs, ak, asz
 */
-  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_21top, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_top, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[10])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 511, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_21top, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_top, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[10])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 524, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_9);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_top, __pyx_t_9) < (0)) __PYX_ERR(0, 511, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_top, __pyx_t_9) < (0)) __PYX_ERR(0, 524, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":521
+  /* "barfinex/_fast/orderbook.pyx":534
  *         return (self._levels(BID_C, bk, bs), self._levels(ASK_C, ak, asz))
  * 
  *     cpdef int64_t depth(self, int side, int64_t band) except -1:             # <<<<<<<<<<<<<<
  *         """Total size of ``side`` within ``band`` (price units, >= 0) of its best price."""
  *         cdef _Ladder ladder = self._side(side)
 */
-  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_23depth, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_depth, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[11])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 521, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_23depth, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_depth, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[11])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 534, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_9);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_depth, __pyx_t_9) < (0)) __PYX_ERR(0, 521, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_depth, __pyx_t_9) < (0)) __PYX_ERR(0, 534, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":536
+  /* "barfinex/_fast/orderbook.pyx":549
  *         return total
  * 
  *     cpdef double imbalance(self, Py_ssize_t n) except? -2:             # <<<<<<<<<<<<<<
  *         """``(bid size - ask size) / (bid size + ask size)`` over the best ``n``
  *         levels a side, in [-1, 1]; 0.0 on an empty book."""
 */
-  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_25imbalance, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_imbalance, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[12])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 536, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_25imbalance, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_imbalance, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[12])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 549, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_9);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_imbalance, __pyx_t_9) < (0)) __PYX_ERR(0, 536, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_imbalance, __pyx_t_9) < (0)) __PYX_ERR(0, 549, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":554
+  /* "barfinex/_fast/orderbook.pyx":567
  *         return <double>(b - a) / <double>(b + a)
  * 
  *     cpdef double microprice(self):             # <<<<<<<<<<<<<<
  *         """Size-weighted mid in price units (a float, e.g. 61800.25):
  *         ``(bid * ask_size + ask * bid_size) / (bid_size + ask_size)``; NaN
 */
-  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_27microprice, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_microprice, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[13])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 554, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_27microprice, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_microprice, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[13])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 567, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_9);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_microprice, __pyx_t_9) < (0)) __PYX_ERR(0, 554, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_microprice, __pyx_t_9) < (0)) __PYX_ERR(0, 567, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":565
+  /* "barfinex/_fast/orderbook.pyx":578
  *         return (bid * <double>asz + ask * <double>bs) / (<double>asz + <double>bs) / self.price_scale
  * 
  *     cpdef tuple fill_price(self, int taker_side, int64_t quantity):             # <<<<<<<<<<<<<<
  *         """Walk the book for a taker order of ``quantity`` (size units):
  *         ``(average price as a float in price units, size filled)``. BUY (1)
 */
-  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_29fill_price, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_fill_price, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[14])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 565, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_29fill_price, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_fill_price, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[14])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 578, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_9);
   #endif
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_fill_price, __pyx_t_9) < (0)) __PYX_ERR(0, 565, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_fill_price, __pyx_t_9) < (0)) __PYX_ERR(0, 578, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
-  /* "barfinex/_fast/orderbook.pyx":604
+  /* "barfinex/_fast/orderbook.pyx":617
  *         return (notional / <double>(quantity - left) / self.price_scale, quantity - left)
  * 
  *     cpdef list walls(self, int side, Py_ssize_t k, Py_ssize_t levels=1000):             # <<<<<<<<<<<<<<
  *         """The ``k`` largest levels by size among the best ``levels`` of
  *         ``side``, as ``(price, size)``, largest first (ties: nearer the touch first)."""
 */
-  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_31walls, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_walls, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[15])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 604, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_CyFunction_New(&__pyx_mdef_8barfinex_5_fast_9orderbook_9OrderBook_31walls, __Pyx_CYFUNCTION_CCLASS, __pyx_mstate_global->__pyx_n_u_OrderBook_walls, NULL, __pyx_mstate_global->__pyx_n_u_barfinex__fast_orderbook, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[15])); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 617, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_9);
   #endif
   __Pyx_CyFunction_SetDefaultsTuple(__pyx_t_9, __pyx_mstate_global->__pyx_tuple[2]);
-  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_walls, __pyx_t_9) < (0)) __PYX_ERR(0, 604, __pyx_L1_error)
+  if (__Pyx_SetItemOnTypeDict(__pyx_mstate_global->__pyx_ptype_8barfinex_5_fast_9orderbook_OrderBook, __pyx_mstate_global->__pyx_n_u_walls, __pyx_t_9) < (0)) __PYX_ERR(0, 617, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_9); __pyx_t_9 = 0;
 
   /* "(tree fragment)":1
@@ -34356,7 +34653,7 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
   if (__Pyx_PyTuple_SET_ITEM(__pyx_mstate_global->__pyx_tuple[1], 0, __pyx_mstate_global->__pyx_slice[0]) != (0)) __PYX_ERR(1, 763, __pyx_L1_error);
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[1]);
 
-  /* "barfinex/_fast/orderbook.pyx":604
+  /* "barfinex/_fast/orderbook.pyx":617
  *         return (notional / <double>(quantity - left) / self.price_scale, quantity - left)
  * 
  *     cpdef list walls(self, int side, Py_ssize_t k, Py_ssize_t levels=1000):             # <<<<<<<<<<<<<<
@@ -34365,7 +34662,7 @@ static int __Pyx_InitCachedConstants(__pyx_mstatetype *__pyx_mstate) {
 */
   {
     PyObject* __pyx_temp[1] = {__pyx_mstate_global->__pyx_int_1000};
-    __pyx_mstate_global->__pyx_tuple[2] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[2])) __PYX_ERR(0, 604, __pyx_L1_error)
+    __pyx_mstate_global->__pyx_tuple[2] = __Pyx_PyTuple_FromArray(__pyx_temp, 1); if (unlikely(!__pyx_mstate_global->__pyx_tuple[2])) __PYX_ERR(0, 617, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_mstate_global->__pyx_tuple[2]);
   }
   __Pyx_GIVEREF(__pyx_mstate_global->__pyx_tuple[2]);
@@ -34588,72 +34885,72 @@ static int __Pyx_CreateCodeObjects(__pyx_mstatetype *__pyx_mstate) {
     __pyx_mstate_global->__pyx_codeobj_tab[1] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_tree_fragment, __pyx_mstate->__pyx_n_u_setstate_cython, __pyx_mstate->__pyx_kp_b_iso88591_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[1])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {4, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 405};
+    const __Pyx_PyCode_New_function_description descr = {4, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 418};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_bids_2, __pyx_mstate->__pyx_n_u_asks_2, __pyx_mstate->__pyx_n_u_last_update_id_2};
     __pyx_mstate_global->__pyx_codeobj_tab[2] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_barfinex__fast_orderbook_pyx, __pyx_mstate->__pyx_n_u_apply_snapshot, __pyx_mstate->__pyx_kp_b_iso88591_dde_N_M_q_O1F_T_uA_O1F_O1A_Kq_H, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[2])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {4, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 420};
+    const __Pyx_PyCode_New_function_description descr = {4, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 433};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_bids_2, __pyx_mstate->__pyx_n_u_asks_2, __pyx_mstate->__pyx_n_u_update_id};
     __pyx_mstate_global->__pyx_codeobj_tab[3] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_barfinex__fast_orderbook_pyx, __pyx_mstate->__pyx_n_u_apply_diff, __pyx_mstate->__pyx_kp_b_iso88591_N_M_q_O1F_T_uA_O1F_HAT_t_a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[3])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {6, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 433};
+    const __Pyx_PyCode_New_function_description descr = {6, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 446};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_bid_prices, __pyx_mstate->__pyx_n_u_bid_sizes, __pyx_mstate->__pyx_n_u_ask_prices, __pyx_mstate->__pyx_n_u_ask_sizes, __pyx_mstate->__pyx_n_u_last_update_id_2};
     __pyx_mstate_global->__pyx_codeobj_tab[4] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_barfinex__fast_orderbook_pyx, __pyx_mstate->__pyx_n_u_apply_snapshot_arrays, __pyx_mstate->__pyx_kp_b_iso88591_AKL_N_M_q_O1L_7_T_uA_O1L_7_O1A_K, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[4])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {6, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 448};
+    const __Pyx_PyCode_New_function_description descr = {6, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 461};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_bid_prices, __pyx_mstate->__pyx_n_u_bid_sizes, __pyx_mstate->__pyx_n_u_ask_prices, __pyx_mstate->__pyx_n_u_ask_sizes, __pyx_mstate->__pyx_n_u_update_id};
     __pyx_mstate_global->__pyx_codeobj_tab[5] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_barfinex__fast_orderbook_pyx, __pyx_mstate->__pyx_n_u_apply_diff_arrays, __pyx_mstate->__pyx_kp_b_iso88591_ABC_N_M_q_O1L_7_T_uA_O1L_7_HAT_t, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[5])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 461};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 474};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
     __pyx_mstate_global->__pyx_codeobj_tab[6] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_barfinex__fast_orderbook_pyx, __pyx_mstate->__pyx_n_u_clear, __pyx_mstate->__pyx_kp_b_iso88591_A_G81_G81_a_Kq, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[6])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 478};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 491};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
     __pyx_mstate_global->__pyx_codeobj_tab[7] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_barfinex__fast_orderbook_pyx, __pyx_mstate->__pyx_n_u_bbo_2, __pyx_mstate->__pyx_kp_b_iso88591_A_1_G7_1D_G7_1D_Bd_d_Rt_q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[7])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 485};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 498};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
     __pyx_mstate_global->__pyx_codeobj_tab[8] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_barfinex__fast_orderbook_pyx, __pyx_mstate->__pyx_n_u_best_bid, __pyx_mstate->__pyx_kp_b_iso88591_A_4t7_3aq_1_2T_Q, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[8])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 492};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 505};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
     __pyx_mstate_global->__pyx_codeobj_tab[9] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_barfinex__fast_orderbook_pyx, __pyx_mstate->__pyx_n_u_best_ask, __pyx_mstate->__pyx_kp_b_iso88591_A_4t7_3aq_1_D_A, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[9])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 511};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 524};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_n};
     __pyx_mstate_global->__pyx_codeobj_tab[10] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_barfinex__fast_orderbook_pyx, __pyx_mstate->__pyx_n_u_top, __pyx_mstate->__pyx_kp_b_iso88591_A_2Rq_1_2_1_1_was_t1_was_t1_HAWD, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[10])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 521};
+    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 534};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_side, __pyx_mstate->__pyx_n_u_band};
     __pyx_mstate_global->__pyx_codeobj_tab[11] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_barfinex__fast_orderbook_pyx, __pyx_mstate->__pyx_n_u_depth, __pyx_mstate->__pyx_kp_b_iso88591_a_d_2_5_1_5Qa_4vWAQj_1_gRs_2U_T, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[11])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 536};
+    const __Pyx_PyCode_New_function_description descr = {2, 0, 0, 2, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 549};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_n};
     __pyx_mstate_global->__pyx_codeobj_tab[12] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_barfinex__fast_orderbook_pyx, __pyx_mstate->__pyx_n_u_imbalance, __pyx_mstate->__pyx_kp_b_iso88591_8_2Rq_1_2_1_G7_3m4q_G7_3m4q_E_a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[12])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 554};
+    const __Pyx_PyCode_New_function_description descr = {1, 0, 0, 1, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 567};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self};
     __pyx_mstate_global->__pyx_codeobj_tab[13] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_barfinex__fast_orderbook_pyx, __pyx_mstate->__pyx_n_u_microprice, __pyx_mstate->__pyx_kp_b_iso88591_A_4t7_4q_Ct4wgQat1A_1_1Cr_Q_3b_A, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[13])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 565};
+    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 578};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_taker_side, __pyx_mstate->__pyx_n_u_quantity};
     __pyx_mstate_global->__pyx_codeobj_tab[14] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_barfinex__fast_orderbook_pyx, __pyx_mstate->__pyx_n_u_fill_price, __pyx_mstate->__pyx_kp_b_iso88591_A_q_c_G4y_A_1_G4y_Q_1_J_1_9Cq_1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[14])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {4, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 604};
+    const __Pyx_PyCode_New_function_description descr = {4, 0, 0, 4, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 617};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_self, __pyx_mstate->__pyx_n_u_side, __pyx_mstate->__pyx_n_u_k, __pyx_mstate->__pyx_n_u_levels_2};
     __pyx_mstate_global->__pyx_codeobj_tab[15] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_barfinex__fast_orderbook_pyx, __pyx_mstate->__pyx_n_u_walls, __pyx_mstate->__pyx_kp_b_iso88591_EQ_d_AT_uC_a_2Rr_G2Q_1_q_1A_fG1, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[15])) goto bad;
   }

@@ -20,6 +20,8 @@ modules that already hold validated int64 levels.
 """
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.list cimport PyList_CheckExact, PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.unicode cimport PyUnicode_CheckExact
 from cython.operator cimport dereference as deref, preincrement as inc
 from libc.math cimport NAN
 from libc.stdint cimport int64_t, uint64_t
@@ -293,11 +295,21 @@ cdef class OrderBook:
             raise BookError(f"{self.symbol} {what}: expected a list of [price, size] pairs, "
                             f"got {type(levels).__name__}")
         n = len(levels)
+        cdef bint is_list = PyList_CheckExact(levels)
+        self.scratch_price.reserve(self.scratch_price.size() + n)
+        self.scratch_size.reserve(self.scratch_size.size() + n)
         for i in range(n):
-            entry = levels[i]
-            if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+            entry = <object>PyList_GET_ITEM(levels, i) if is_list else levels[i]
+            # Binance sends lists of two ASCII str: take that path without
+            # the generic sequence protocol.
+            if PyList_CheckExact(entry) and PyList_GET_SIZE(entry) == 2 \
+                    and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 0)) \
+                    and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 1)):
+                ps = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 0), &pn)
+                qs = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 1), &qn)
+            elif not isinstance(entry, (list, tuple)) or len(entry) != 2:
                 raise BookError(f"{self.symbol} {what}[{i}]: expected a [price, size] pair, got {entry!r}")
-            if not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):
+            elif not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):
                 raise BookError(f"{self.symbol} {what}[{i}]: price and size must be decimal strings, "
                                 f"got {entry!r}")
             price = parse_fixed_c(ps, pn, self.price_decimals, &ok_p)
@@ -308,7 +320,8 @@ cdef class OrderBook:
             if not ok_q:
                 raise BookError(f"{self.symbol} {what}[{i}]: size {entry[1]!r} is not a decimal "
                                 f"with at most {self.size_decimals} places")
-            self._check_level(price, size, what, i)
+            if price <= 0 or price % self.tick_size or size < 0 or size % self.step_size:
+                self._check_level(price, size, what, i)
             self.scratch_price.push_back(price)
             self.scratch_size.push_back(size)
         return 0

@@ -66,6 +66,9 @@ cdef class OrderFlow:
     cdef FlowSums* ring                  # bucket slots; slot of id k is ring[k % ring_n]
     cdef int64_t ring_n                  # slots in ring
     cdef int64_t head                    # id of the current bucket; INT64_MIN before the first trade
+    cdef int64_t head_start              # first ns of the current bucket
+    cdef int64_t head_end                # first ns after the current bucket
+    cdef FlowSums* head_bucket           # ring slot of the current bucket
     cdef int64_t last_price              # last trade price (price_prec)
     cdef int64_t rejected_[3]            # rejected trades per reason
 

@@ -130,6 +130,8 @@ cdef class OrderFlow:
         for w in range(self.ring_n):
             self.ring[w].id = INT64_MIN
         self.head = INT64_MIN
+        self.head_start = self.head_end = 0
+        self.head_bucket = NULL
         self.cvd = 0
         self.accepted = 0
         self.last_price = 0
@@ -159,22 +161,29 @@ cdef class OrderFlow:
         cdef int64_t keep_from = new_head - self.span[w] + 1
         cdef int64_t t = self.tail[w]
         cdef FlowSums* s
+        cdef int64_t k
         if keep_from - t > self.ring_n:
             # every bucket the window counted has left: no need to walk them
             memset(&self.sums[w], 0, sizeof(FlowSums))
             t = keep_from
-        else:
-            while t < keep_from:
-                s = &self.ring[_slot(t, self.ring_n)]
-                if s.id == t and s.count:
-                    self._bucket_sums(&self.sums[w], s, -1)
-                t += 1
+        k = _slot(t, self.ring_n)
+        while t < keep_from:
+            s = &self.ring[k]
+            if s.id == t and s.count:
+                self._bucket_sums(&self.sums[w], s, -1)
+            t += 1
+            k += 1
+            if k == self.ring_n:
+                k = 0
         # skip closed empty buckets so tail names the window's first trade
         while t < new_head:
-            s = &self.ring[_slot(t, self.ring_n)]
+            s = &self.ring[k]
             if s.id == t and s.count:
                 break
             t += 1
+            k += 1
+            if k == self.ring_n:
+                k = 0
         self.tail[w] = t
         return 0
 
@@ -195,19 +204,22 @@ cdef class OrderFlow:
         memset(s, 0, sizeof(FlowSums))
         s.id = bucket_id
         self.head = bucket_id
+        self.head_start = bucket_id * self.bucket_ns
+        self.head_end = self.head_start + self.bucket_ns
+        self.head_bucket = s
         return 0
 
     cdef int update_c(self, int64_t ts_ns, int64_t price, int64_t qty, bint is_buyer_maker) except -1:
-        cdef int64_t bucket_id = _floor_div(ts_ns, self.bucket_ns)
         cdef FlowSums* b
         cdef int64_t quote
         cdef bint large
-        if bucket_id != self.head:
-            if bucket_id < self.head:
+        # head_start == head_end == 0 before the first trade, so this also opens the first bucket
+        if not (self.head_start <= ts_ns < self.head_end):
+            if self.head != INT64_MIN and ts_ns < self.head_start:
                 self.rejected_[FLOW_REJECT_OUT_OF_ORDER_C] += 1
                 return 1
-            self._open_bucket(bucket_id)
-        b = &self.ring[_slot(bucket_id, self.ring_n)]
+            self._open_bucket(_floor_div(ts_ns, self.bucket_ns))
+        b = self.head_bucket
         if b.count == 0:
             b.first_price = price
         quote = price * qty

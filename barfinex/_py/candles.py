@@ -96,7 +96,8 @@ class CandleAggregator:
 
     Feed trades with ``update`` (one trade), ``update_text`` (decimal strings,
     symbol checked), or ``update_batch`` (numpy arrays); advance a quiet clock
-    with ``flush(until_ns)``. Each returns how many bars wait in the output;
+    with ``flush(until_ns)``. Each returns how many bars it emitted (see
+    ``pending`` for all not yet drained);
     ``drain()`` takes them as a BAR_DTYPE array in emission order (per
     timeframe chronological). ``snapshot()`` gives the bars in progress.
     """
@@ -239,18 +240,19 @@ class CandleAggregator:
 
     def update(self, ts_ns, price, qty, is_buyer_maker):
         """Apply one trade (fixed-point price and size, ts in ns). Returns the
-        number of bars waiting in the output. CandleError (counted) for a price
+        number of bars this call emitted. CandleError (counted) for a price
         or size not > 0, or a trade before the open base period."""
         if price <= 0:
             self._reject(0, f"price must be > 0, got {price}")
         if qty <= 0:
             self._reject(1, f"size must be > 0, got {qty}")
+        before = len(self._out)
         if not self._apply(ts_ns, price, qty, is_buyer_maker):
             raise CandleError("out_of_order",
                               f"trade at {ts_ns} ns is before the open period starting {self._min_ts} ns")
         if self.emit_updates:
             self._append_snapshot()
-        return len(self._out)
+        return len(self._out) - before
 
     def update_text(self, symbol, ts_ns, price, qty, is_buyer_maker):
         """Apply one trade as the exchange sent it: decimal strings (str or bytes)
@@ -271,7 +273,8 @@ class CandleAggregator:
     def update_batch(self, ts_ns, price, qty, is_buyer_maker):
         """Apply a batch of trades given as equal-length arrays (int64 ns, int64
         fixed-point price and size, bool buyer-is-maker). Bad rows are skipped
-        and counted in ``rejections``; returns the bars waiting in the output."""
+        and counted in ``rejections``; returns the number of bars emitted."""
+        before = len(self._out)
         ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
         px = np.ascontiguousarray(price, dtype=np.int64)
         qt = np.ascontiguousarray(qty, dtype=np.int64)
@@ -289,16 +292,17 @@ class CandleAggregator:
                 self._apply(t, p, q, m)
         if self.emit_updates:
             self._append_snapshot()
-        return len(self._out)
+        return len(self._out) - before
 
     def flush(self, until_ns):
         """Advance the clock to until_ns with no trades: close every bar that
         ends at or before it (gap-filling empty periods). Trades before the
         base period containing until_ns are rejected afterwards."""
+        before = len(self._out)
         self._advance(until_ns)
         if self.emit_updates:
             self._append_snapshot()
-        return len(self._out)
+        return len(self._out) - before
 
     def drain(self):
         """Take the emitted bars (BAR_DTYPE array, emission order) and clear the output."""

@@ -1,0 +1,1 @@
+"""Tools a desk runs on its own recorded data (`barfinex data ...`)."""

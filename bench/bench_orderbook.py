@@ -1,0 +1,244 @@
+"""L2 update cost per price level through the whole-message API, reading the
+best bid/ask after every message (as a Provider does), beside its peers doing
+the same work in the same run:
+
+* ``barfinex-fast``   the Cython book, raw Binance ``[price_str, size_str]`` lists
+* ``barfinex-arrays`` the Cython book, int64 arrays (parsing done upstream)
+* ``order-book``      the C extension (SortedDict in C, float keys)
+* ``dict-bisect``     a dict + sorted price list kept with bisect
+* ``sortedcontainers`` SortedDict
+
+Streams: the recorded Binance USD-M BTCUSDT depth stream (after its REST
+snapshot) and a synthetic 5,000-level-a-side stream (seeded, updates
+concentrated near the touch). Every round starts from a freshly built book
+(``pedantic`` setup, not timed); inputs are never mutated. ns/level =
+mean round time / levels in the round (``extra_info["levels"]``).
+
+Full run:   python -m pytest bench/bench_orderbook.py --benchmark-only
+CI (once):  python -m pytest bench/bench_orderbook.py --benchmark-disable
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from bisect import bisect_left, insort
+from functools import lru_cache
+
+import numpy as np
+import order_book
+import pytest
+from sortedcontainers import SortedDict
+
+from barfinex import backend
+from barfinex.datasets import USDM_BTCUSDT
+
+fast = backend.load("orderbook", "fast")
+
+# Enough messages for a stable figure, few enough that the pure-Python peers
+# stay within a few hundred ms when CI runs each bench once.
+RECORDED_MESSAGES = 1500
+SYNTH_LEVELS = 5000
+SYNTH_MESSAGES = 1500
+PRICE_DEC, SIZE_DEC, TICK = 2, 3, 10     # BTCUSDT USD-M: 0.10 tick, 0.001 step
+
+
+@lru_cache(maxsize=None)
+def recorded():
+    """(snapshot, [(bids, asks, u)]) from the capture: the diffs after the snapshot."""
+    snapshot, diffs = None, []
+    with gzip.open(USDM_BTCUSDT[0], "rt") as f:
+        for line in f:
+            body = line.partition(" ")[2]
+            if snapshot is None:
+                if body.startswith('{"lastUpdateId"'):
+                    snapshot = json.loads(body)
+                continue
+            if "@depth" in body[:40]:
+                d = json.loads(body)["data"]
+                if d["u"] >= snapshot["lastUpdateId"]:
+                    diffs.append((d["b"], d["a"], d["u"]))
+                    if len(diffs) == RECORDED_MESSAGES:
+                        break
+    return snapshot, tuple(diffs)
+
+
+@lru_cache(maxsize=None)
+def synthetic():
+    """5,000 levels a side around 60,000.00, then messages whose levels sit a
+    geometric distance from the touch (most within a few ticks), a quarter of
+    them deletes, the touch drifting by a few ticks."""
+    rng = random.Random(20240808)
+    mid = 600_000                                   # in 0.10 ticks
+    fmt_p = lambda t: f"{t // 10}.{t % 10}0"        # noqa: E731  ticks -> "60000.10"
+    fmt_q = lambda q: f"{q // 1000}.{q % 1000:03d}"  # noqa: E731
+    snapshot = {"lastUpdateId": 1,
+                "bids": [[fmt_p(mid - 1 - i), fmt_q(rng.randint(1, 5000))] for i in range(SYNTH_LEVELS)],
+                "asks": [[fmt_p(mid + 1 + i), fmt_q(rng.randint(1, 5000))] for i in range(SYNTH_LEVELS)]}
+    diffs = []
+    for u in range(2, SYNTH_MESSAGES + 2):
+        mid += rng.choice((-1, 0, 0, 1))
+        sides = ([], [])
+        for _ in range(rng.randint(5, 40)):
+            side = rng.getrandbits(1)
+            dist = 1 + min(int(rng.expovariate(0.05)), SYNTH_LEVELS - 1)
+            tick = mid - dist if side == 0 else mid + dist
+            size = 0 if rng.random() < 0.25 else rng.randint(1, 5000)
+            sides[side].append([fmt_p(tick), fmt_q(size)])
+        diffs.append((sides[0], sides[1], u))
+    return snapshot, tuple(diffs)
+
+
+STREAMS = {"recorded-usdm": recorded, "synthetic-5000": synthetic}
+
+
+def _levels(diffs) -> int:
+    return sum(len(b) + len(a) for b, a, _ in diffs)
+
+
+# -- barfinex --------------------------------------------------------------
+
+def _fast_book(snapshot):
+    book = fast.OrderBook("BTCUSDT", PRICE_DEC, SIZE_DEC, tick_size=TICK)
+    book.apply_snapshot(snapshot["bids"], snapshot["asks"], snapshot["lastUpdateId"])
+    return book
+
+
+def run_fast(book, diffs):
+    apply, bbo = book.apply_diff, book.bbo
+    for bids, asks, u in diffs:
+        apply(bids, asks, u)
+        top = bbo()
+    return top
+
+
+@lru_cache(maxsize=None)
+def _as_arrays(stream):
+    _, diffs = STREAMS[stream]()
+    p = backend.load("fixedpoint", "fast").parse_fixed
+
+    def cols(levels):
+        return (np.array([p(x, PRICE_DEC) for x, _ in levels], np.int64),
+                np.array([p(q, SIZE_DEC) for _, q in levels], np.int64))
+    return tuple((*cols(b), *cols(a), u) for b, a, u in diffs)
+
+
+def run_arrays(book, diffs):
+    apply, bbo = book.apply_diff_arrays, book.bbo
+    for bp, bq, ap, aq, u in diffs:
+        apply(bp, bq, ap, aq, u)
+        top = bbo()
+    return top
+
+
+# -- peers ------------------------------------------------------------------
+
+def _ob_book(snapshot):
+    ob = order_book.OrderBook()
+    for p, q in snapshot["bids"]:
+        ob.bids[float(p)] = float(q)
+    for p, q in snapshot["asks"]:
+        ob.asks[float(p)] = float(q)
+    return ob
+
+
+def run_order_book(ob, diffs):
+    bids, asks = ob.bids, ob.asks
+    for b, a, _ in diffs:
+        for side, levels in ((bids, b), (asks, a)):
+            for p, q in levels:
+                size = float(q)
+                if size:
+                    side[float(p)] = size
+                else:
+                    try:
+                        del side[float(p)]
+                    except KeyError:
+                        pass
+        top = (bids.index(0), asks.index(0))
+    return top
+
+
+class DictBisectBook:
+    """The textbook pure-Python book: dict of sizes + sorted price list."""
+
+    def __init__(self, snapshot):
+        self.sizes = ({}, {})
+        self.prices = ([], [])
+        for side, key in ((0, "bids"), (1, "asks")):
+            for p, q in snapshot[key]:
+                self.set(side, float(p), float(q))
+
+    def set(self, side, price, size):
+        sizes, prices = self.sizes[side], self.prices[side]
+        if size:
+            if price not in sizes:
+                insort(prices, price)
+            sizes[price] = size
+        elif sizes.pop(price, None) is not None:
+            del prices[bisect_left(prices, price)]
+
+    def best(self):
+        b, a = self.prices
+        return ((b[-1], self.sizes[0][b[-1]]) if b else None,
+                (a[0], self.sizes[1][a[0]]) if a else None)
+
+
+def run_dict_bisect(book, diffs):
+    for b, a, _ in diffs:
+        for p, q in b:
+            book.set(0, float(p), float(q))
+        for p, q in a:
+            book.set(1, float(p), float(q))
+        top = book.best()
+    return top
+
+
+def _sorted_book(snapshot):
+    return (SortedDict({float(p): float(q) for p, q in snapshot["bids"]}),
+            SortedDict({float(p): float(q) for p, q in snapshot["asks"]}))
+
+
+def run_sorted(book, diffs):
+    bids, asks = book
+    for b, a, _ in diffs:
+        for side, levels in ((bids, b), (asks, a)):
+            for p, q in levels:
+                size = float(q)
+                if size:
+                    side[float(p)] = size
+                else:
+                    side.pop(float(p), None)
+        top = (bids.peekitem(-1), asks.peekitem(0))
+    return top
+
+
+IMPLS = {
+    "barfinex-fast": (_fast_book, run_fast),
+    "barfinex-arrays": (_fast_book, run_arrays),
+    "order-book": (_ob_book, run_order_book),
+    "dict-bisect": (DictBisectBook, run_dict_bisect),
+    "sortedcontainers": (_sorted_book, run_sorted),
+}
+
+
+@pytest.mark.parametrize("impl_name", list(IMPLS))
+@pytest.mark.parametrize("stream", list(STREAMS))
+def test_l2_update_with_bbo(benchmark, stream, impl_name):
+    snapshot, diffs = STREAMS[stream]()
+    build, run = IMPLS[impl_name]
+    work = _as_arrays(stream) if impl_name == "barfinex-arrays" else diffs
+    benchmark.group = f"orderbook {stream}"
+    benchmark.extra_info["levels"] = _levels(diffs)
+    benchmark.extra_info["messages"] = len(diffs)
+
+    def setup():
+        return (build(snapshot), work), {}
+
+    top = benchmark.pedantic(run, setup=setup, rounds=20, iterations=1, warmup_rounds=1)
+    # Every implementation must end on the same touch, or the race is not fair.
+    bid, ask = (top[0], top[2]) if impl_name.startswith("barfinex") else (top[0][0], top[1][0])
+    reference = run_fast(_fast_book(snapshot), diffs)
+    scale = 10 ** PRICE_DEC
+    assert (round(bid * scale) if isinstance(bid, float) else bid) == reference[0]
+    assert (round(ask * scale) if isinstance(ask, float) else ask) == reference[2]
