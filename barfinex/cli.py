@@ -162,6 +162,33 @@ def tail(prefix: str, topology: str | None, count: int | None, timeout: float | 
         sys.exit(1)
 
 
+class _LazyGroup(click.Group):
+    """Subcommands imported on use, so `barfinex --help` stays fast."""
+
+    def __init__(self, *a, lazy: dict[str, str], **kw) -> None:
+        super().__init__(*a, **kw)
+        self._lazy = lazy
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self._lazy))
+
+    def get_command(self, ctx, name):
+        if name in self._lazy:
+            import importlib
+            mod, _, attr = self._lazy[name].partition(":")
+            return getattr(importlib.import_module(mod), attr)
+        return super().get_command(ctx, name)
+
+
+@main.group(cls=_LazyGroup, lazy={
+    "check": "barfinex.datatools.check:check_command",
+    "candles": "barfinex.datatools.candles:candles_command",
+})
+def data() -> None:
+    """Tools a desk runs on its own recorded data (captures in the format the
+    replay venue plays: gzip, one `<recv_ns> <raw JSON>` line per message)."""
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the pair as JSON.")
 def keys(as_json: bool) -> None:
