@@ -9,7 +9,7 @@
   beside a bare pyzmq PUB/SUB echo over the same transport and message size.
   Budget: our hop within 1.25x of bare pyzmq at p50.
 
-Run by hand:  python -m pytest bench/bench_bus.py --benchmark-only --benchmark-json=bench/results/bus.json
+Run by hand:  python -m pytest bench/bench_bus.py --benchmark-enable --benchmark-only --benchmark-json=bench/results/bus.json
 """
 from __future__ import annotations
 

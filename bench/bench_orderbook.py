@@ -14,7 +14,7 @@ concentrated near the touch). Every round starts from a freshly built book
 (``pedantic`` setup, not timed); inputs are never mutated. ns/level =
 mean round time / levels in the round (``extra_info["levels"]``).
 
-Full run:   python -m pytest bench/bench_orderbook.py --benchmark-only
+Full run:   python -m pytest bench/bench_orderbook.py --benchmark-enable --benchmark-only
 CI (once):  python -m pytest bench/bench_orderbook.py --benchmark-disable
 """
 from __future__ import annotations
