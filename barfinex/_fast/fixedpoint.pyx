@@ -20,7 +20,9 @@ cdef int64_t parse_fixed_c(const char* s, Py_ssize_t n, int prec, int* ok) noexc
     cdef bint seen_digit = False
     cdef bint in_frac = False
     cdef int frac = 0
+    cdef int ndigits = 0        # digits folded into v; below 19, v < 10**18 cannot overflow
     cdef uint64_t v = 0
+    cdef uint64_t d
     cdef char c
     ok[0] = 0
     if n == 0 or prec < 0 or prec > 18:
@@ -44,18 +46,25 @@ cdef int64_t parse_fixed_c(const char* s, Py_ssize_t n, int prec, int* ok) noexc
                     i += 1
                     continue
                 frac += 1
-            if v > (_LIMIT - <uint64_t>(c - c'0')) // 10:
+            d = <uint64_t>(c - c'0')
+            # The per-digit overflow test costs a division: only pay it once
+            # v could reach 2**63 (19 digits); prices and sizes never do.
+            if ndigits >= 18 and v > (_LIMIT - d) // 10:
                 return 0
-            v = v * 10 + <uint64_t>(c - c'0')
+            v = v * 10 + d
+            if v:
+                ndigits += 1
         else:
             return 0
         i += 1
     if not seen_digit:
         return 0
     while frac < prec:
-        if v > _LIMIT // 10:
+        if ndigits >= 18 and v > _LIMIT // 10:
             return 0
         v *= 10
+        if v:
+            ndigits += 1
         frac += 1
     ok[0] = 1
     return -<int64_t>v if neg else <int64_t>v
