@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy
 from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
 HERE = Path(__file__).parent
 FAST = HERE / "barfinex" / "_fast"
@@ -57,13 +57,7 @@ extensions = [
 setup(
     # The repo keeps configs/ at the top level (one job per folder); installed,
     # it is importable as barfinex.configs so `barfinex up` finds its default.
-    packages=[
-        "barfinex", "barfinex.configs",
-        *[f"barfinex.{p.name}" for p in (HERE / "barfinex").iterdir()
-          if p.is_dir() and (p / "__init__.py").exists()],
-        "actors", *[f"actors.{p.name}" for p in (HERE / "actors").iterdir()
-                    if p.is_dir() and (p / "__init__.py").exists()],
-    ],
+    packages=[*find_packages(include=["barfinex", "barfinex.*", "actors", "actors.*"]), "barfinex.configs"],
     package_dir={"barfinex.configs": "configs"},
     ext_modules=cythonize(
         extensions,

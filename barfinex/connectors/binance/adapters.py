@@ -141,10 +141,6 @@ def parse_rounded(text: str, prec: int) -> int:
     return -value if neg else value
 
 
-def _taker(buyer_is_maker: bool) -> Side:
-    return Side.SELL if buyer_is_maker else Side.BUY
-
-
 # ------------------------------------------------------------- normalisers
 # Each takes the decoded payload, the market and the symbol's precisions.
 
@@ -347,7 +343,7 @@ def _execution(o: dict[str, Any], top: dict[str, Any],
                                   pp, qp, reason, ts)]
     if o.get("x") == "TRADE":
         out.append(Fill(client_id, str(o["i"]), int(o["t"]), CONNECTOR, symbol, Side[o["S"]],
-                        parse_fixed(o["L"], pp), parse_fixed(o["l"], qp),
+                        parse_fixed(o["L"], pp), parse_fixed(o["l"], qp), pp, qp,
                         parse_rounded(o.get("n") or "0", FEE_PREC), o.get("N") or "", FEE_PREC,
                         bool(o.get("m")), ts))
     return out
