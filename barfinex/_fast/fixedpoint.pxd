@@ -7,3 +7,4 @@ cdef int64_t parse_fixed_c(const char* s, Py_ssize_t n, int prec, int* ok) noexc
 
 cpdef int64_t parse_fixed(object text, int prec) except? -1
 cpdef str format_fixed(int64_t value, int prec)
+cpdef list parse_levels(object levels, int price_prec, int qty_prec)

@@ -38,3 +38,27 @@ def format_fixed(value: int, prec: int) -> str:
     sign = "-" if value < 0 else ""
     digits = str(abs(value)).rjust(prec + 1, "0")
     return f"{sign}{digits[:-prec]}.{digits[-prec:]}"
+
+
+def parse_levels(levels, price_prec: int, qty_prec: int) -> list:
+    """A whole message's ``[[price_str, qty_str], ...]`` to ``[(price, qty), ...]``
+    in fixed point. ValueError names the index and the text of the first bad level."""
+    if not isinstance(levels, list):
+        raise ValueError(f"expected a list of [price, qty] pairs, got {type(levels).__name__}")
+    out = []
+    for i, entry in enumerate(levels):
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+            raise ValueError(f"level {i}: expected a [price, qty] pair, got {entry!r}")
+        p, q = entry
+        if not isinstance(p, str) or not isinstance(q, str):
+            raise ValueError(f"level {i}: price and qty must be decimal strings, got {entry!r}")
+        try:
+            price = parse_fixed(p, price_prec)
+        except ValueError:
+            raise ValueError(f"level {i}: price {p!r} is not a decimal with at most {price_prec} places") from None
+        try:
+            qty = parse_fixed(q, qty_prec)
+        except ValueError:
+            raise ValueError(f"level {i}: qty {q!r} is not a decimal with at most {qty_prec} places") from None
+        out.append((price, qty))
+    return out

@@ -47,3 +47,28 @@ def test_twins_agree_and_are_exact(d, prec):
         assert Decimal(outcomes[0]).scaleb(-prec) == d
         assert Decimal(fast.format_fixed(outcomes[0], prec)) == d
         assert fast.format_fixed(outcomes[0], prec) == py.format_fixed(outcomes[0], prec)
+
+
+def test_parse_levels_whole_message(impl):
+    mod = impl("fixedpoint")
+    assert mod.parse_levels([["61800.30", "0.014"], ["61800.20", "0.000"]], 2, 3) == [(6180030, 14), (6180020, 0)]
+    assert mod.parse_levels([], 2, 3) == []
+
+
+@pytest.mark.parametrize("levels, fragment", [
+    ([["1.00", "x"]], "level 0: qty 'x'"),
+    ([["1.00", "1.000"], ["1.001", "1"]], "level 1: price '1.001'"),
+    ([["1.00"]], "level 0: expected a [price, qty] pair"),
+    ([[1.0, "1"]], "must be decimal strings"),
+    ("nope", "expected a list"),
+])
+def test_parse_levels_names_the_bad_level(impl, levels, fragment):
+    with pytest.raises(ValueError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
+        impl("fixedpoint").parse_levels(levels, 2, 3)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.decimals(0, 10**6, places=2), st.decimals(0, 10**4, places=3)), max_size=30))
+def test_parse_levels_twins_agree(pairs):
+    levels = [[f"{p:f}", f"{q:f}"] for p, q in pairs]
+    assert fast.parse_levels(levels, 2, 3) == py.parse_levels(levels, 2, 3)

@@ -134,7 +134,7 @@ def test_malformed_frames_raise_clear_errors_naming_the_problem():
         b'{"stream":"btcusdt@trade","data":{"e":"trade","s":"BTCUSDT","t":1,"q":"1","T":1,"m":true}}':
             "missing required field `p`",
         b'{"stream":"btcusdt@depth@100ms","data":{"E":1,"s":"BTCUSDT","U":1,"u":2,"b":[["1.0"]],"a":[]}}':
-            "not enough values",
+            "level 0: expected a [price, qty] pair",
         b'{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT","b":"1.001","B":"1","a":"2","A":"1"}}':
             "at most 2 places",
         b'{"stream":"btcusdt@trade","data":{"e":"trade"': "truncated",

@@ -23,7 +23,7 @@ from barfinex.model.messages import (
 )
 
 from ..base.protocols import DepthDiff, Liquidation
-from .instruments import parse_fixed
+from .instruments import parse_fixed, parse_levels
 from .timeframes import TIMEFRAMES
 
 CONNECTOR = "binance"
@@ -155,9 +155,9 @@ def agg_trade(d: AggTradeMsg, market: MarketType, pp: int, qp: int) -> Trade:
 
 
 def depth(d: DepthMsg, market: MarketType, pp: int, qp: int) -> DepthDiff:
-    pf = parse_fixed
-    bids = [(pf(p, pp), pf(q, qp)) for p, q in d.b]
-    asks = [(pf(p, pp), pf(q, qp)) for p, q in d.a]
+    # One compiled call per side: per-level Python calls were 3 of the 6 us.
+    bids = parse_levels(d.b, pp, qp)
+    asks = parse_levels(d.a, pp, qp)
     return DepthDiff(BookDelta(CONNECTOR, market, d.s, d.U, d.u, bids, asks, pp, qp, d.E * MS),
                      d.pu, d.b, d.a)
 

@@ -17,6 +17,7 @@ from ..base.errors import OrderRejectedError
 
 _fp = backend.load("fixedpoint")
 parse_fixed = _fp.parse_fixed
+parse_levels = _fp.parse_levels
 format_fixed = _fp.format_fixed
 
 CONNECTOR = "binance"
