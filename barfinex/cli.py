@@ -24,7 +24,26 @@ def _load(topology: str | None, check_classes: bool = True):
         raise click.UsageError(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """Subcommands imported on use, so `barfinex --help` stays fast."""
+
+    def __init__(self, *a, lazy: dict[str, str], **kw) -> None:
+        super().__init__(*a, **kw)
+        self._lazy = lazy
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self._lazy))
+
+    def get_command(self, ctx, name):
+        if name in self._lazy:
+            import importlib
+            mod, _, attr = self._lazy[name].partition(":")
+            return getattr(importlib.import_module(mod), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, lazy={"venue": "barfinex.connectors.venue.cli:venue_command"},
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="barfinex")
 def main() -> None:
     """Barfinex: a low-latency trading operating system.
@@ -160,24 +179,6 @@ def tail(prefix: str, topology: str | None, count: int | None, timeout: float | 
     if count is None and timeout is not None and seen == 0:
         click.echo(f"tail: no events for {prefix!r} within {timeout}s", err=True)
         sys.exit(1)
-
-
-class _LazyGroup(click.Group):
-    """Subcommands imported on use, so `barfinex --help` stays fast."""
-
-    def __init__(self, *a, lazy: dict[str, str], **kw) -> None:
-        super().__init__(*a, **kw)
-        self._lazy = lazy
-
-    def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | set(self._lazy))
-
-    def get_command(self, ctx, name):
-        if name in self._lazy:
-            import importlib
-            mod, _, attr = self._lazy[name].partition(":")
-            return getattr(importlib.import_module(mod), attr)
-        return super().get_command(ctx, name)
 
 
 @main.group(cls=_LazyGroup, lazy={

@@ -1,10 +1,193 @@
-"""Provider: exchange connectivity, books, candles, the order API, the gateway.
+"""Provider: exchange connectivity, synced books, candles, the order API.
 
-Today it runs the actor runtime (heartbeats, control, status); the connector,
-book sync and order API land with issue 4.
+Config (the `config:` file its topology names)::
+
+    connectors:
+      binance:                       # a name registered under barfinex.connectors
+        options: {venue: "http://127.0.0.1:8765", markets: [spot, usdm]}
+        symbols: {spot: [BTCUSDT], usdm: [BTCUSDT]}
+    candles: [1s, 1m, 5m, 15m, 1h]   # timeframes aggregated from trades, all at once
+    ready_timeout_s: 30
+
+Requests on its ROUTER (besides the runtime's status/stop/reload/ping):
+``book`` {connector, market, symbol, depth}, ``candles`` {connector, market,
+symbol, timeframe, limit}, ``instruments`` {}, ``order.place`` {Order fields},
+``order.cancel`` {connector, market, symbol, client_order_id}. Snapshots
+carry ``bus_seq``: the sequence of the last event they include, so a late
+joiner drops deltas at or below it (the Clone pattern).
 """
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+
+from barfinex.bus import BadRequest, Refused
+from barfinex.connectors import create_connector
+from barfinex.model import MarketType, Order, Timeframe, market_topic
+from barfinex.model.codec import to_builtins
 from barfinex.runtime import Actor
+
+from .feed import MARKET_NAMES, SymbolFeed
+
+_MARKETS = {"spot": MarketType.SPOT, "usdm": MarketType.USDM, "futures": MarketType.USDM,
+            "coinm": MarketType.COINM}
+
+
+class _ConnectorConfig(msgspec.Struct, forbid_unknown_fields=True):
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
+    symbols: dict[str, list[str]] = msgspec.field(default_factory=dict)
+
+
+class _ProviderConfig(msgspec.Struct, forbid_unknown_fields=True):
+    connectors: dict[str, _ConnectorConfig] = msgspec.field(default_factory=dict)
+    candles: list[str] = msgspec.field(default_factory=lambda: ["1s", "1m", "5m", "15m", "1h"])
+    ready_timeout_s: float = 30.0
 
 
 class Provider(Actor):
     KIND = "PROVIDER"
+
+    async def on_start(self) -> None:
+        try:
+            cfg = msgspec.convert(self.config, _ProviderConfig)
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"provider config {self.spec.config_path}: {exc}") from None
+        self.timeframes = [Timeframe.parse(t) for t in cfg.candles]
+        self.cfg = cfg
+        self.connectors: dict[str, Any] = {}
+        self.feeds: dict[tuple[str, MarketType, str], SymbolFeed] = {}
+        self.orders: dict[str, asyncio.Future] = {}    # client_order_id -> result
+        for name, ccfg in cfg.connectors.items():
+            conn = create_connector(name, ccfg.options, on_connection=self._on_connection)
+            self.connectors[name] = conn
+            self.spawn(self._bring_up(name, conn, ccfg))
+        for method, fn in (("book", self._rpc_book), ("candles", self._rpc_candles),
+                           ("instruments", self._rpc_instruments), ("order.place", self._rpc_place),
+                           ("order.cancel", self._rpc_cancel)):
+            self.rpc.register(method, fn)
+
+    async def on_stop(self) -> None:
+        for feed in self.feeds.values():
+            feed.stop()
+        for conn in self.connectors.values():
+            try:
+                await conn.stop()
+            except Exception:
+                self.log.exception("stopping %s", conn.NAME)
+
+    # ------------------------------------------------------------ connectors
+    async def _bring_up(self, name: str, conn, ccfg: _ConnectorConfig) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await conn.start()
+                await conn.wait_ready(self.cfg.ready_timeout_s)
+                break
+            except Exception as exc:  # the exchange may be down: keep trying, never give up
+                self.log.warning("%s not ready (%s); retrying in %.1fs", name, exc, delay)
+                try:
+                    await conn.stop()
+                except Exception:
+                    pass
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+        for market_name, symbols in ccfg.symbols.items():
+            market = _MARKETS.get(market_name)
+            if market is None:
+                self.log.error("%s: unknown market %r in config (use spot, usdm, coinm)", name, market_name)
+                continue
+            session = conn.session(market)
+            instruments = {i.symbol: i for i in await session.market_data.instruments()}
+            for symbol in symbols:
+                ins = instruments.get(symbol)
+                if ins is None:
+                    self.log.error("%s %s: no instrument %s on the exchange; skipped", name, market_name, symbol)
+                    continue
+                feed = SymbolFeed(self, name, session, ins, self.timeframes)
+                self.feeds[(name, market, symbol)] = feed
+                feed.start()
+            session.streams.subscribe_account(lambda ev, n=name: self._on_account(n, ev))
+        self.log.info("%s ready: %s", name, ", ".join(f"{MARKET_NAMES[m]}:{s}" for (n, m, s) in self.feeds if n == name))
+
+    def _on_connection(self, event) -> None:
+        if event.kind in ("resubscribed", "silent", "disconnected"):
+            self.log.warning("%s %s %s: %s", event.connector, event.market, event.kind, event.reason)
+            for (name, market, symbol), feed in self.feeds.items():
+                if name == event.connector and market == event.market and symbol in (event.symbols or ()):
+                    feed.resync(f"stream {event.kind}")
+
+    def _on_account(self, connector: str, event) -> None:
+        from barfinex.model import AccountEvent, Fill, OrderUpdate, Position
+        channel = {OrderUpdate: "PROVIDER_ORDER_UPDATE", Fill: "PROVIDER_ORDER_FILL",
+                   AccountEvent: "PROVIDER_ACCOUNT_EVENT", Position: "PROVIDER_ACCOUNT_EVENT"}.get(type(event))
+        if channel is None:
+            return
+        symbol = getattr(event, "symbol", "") or "account"
+        self.publish(market_topic(channel, connector, "account", symbol), event)
+
+    # --------------------------------------------------------------- requests
+    def _feed(self, params: dict) -> SymbolFeed:
+        try:
+            key = (params["connector"], _MARKETS[params["market"]], params["symbol"])
+        except (KeyError, TypeError):
+            raise BadRequest("give connector, market (spot|usdm|coinm) and symbol") from None
+        feed = self.feeds.get(key)
+        if feed is None:
+            raise BadRequest(f"no feed for {params['connector']} {params['market']} {params['symbol']}; "
+                             f"this provider has: {', '.join(f'{n} {MARKET_NAMES[m]} {s}' for n, m, s in self.feeds)}")
+        return feed
+
+    def _rpc_book(self, params: dict) -> dict:
+        return self._feed(params).book_snapshot(int(params.get("depth", 100)))
+
+    def _rpc_candles(self, params: dict) -> dict:
+        feed = self._feed(params)
+        tf = Timeframe.parse(str(params.get("timeframe", "1m")))
+        return feed.recent_candles(int(tf), int(params.get("limit", 100)))
+
+    def _rpc_instruments(self, _params) -> list[dict]:
+        return [to_builtins(f.instrument) for f in self.feeds.values()]
+
+    async def _rpc_place(self, params: dict) -> dict:
+        try:
+            order = msgspec.convert(params, Order)
+        except msgspec.ValidationError as exc:
+            raise BadRequest(f"bad order: {exc}") from None
+        if not order.client_order_id:
+            raise BadRequest("an order needs a client_order_id (its idempotency key)")
+        known = self.orders.get(order.client_order_id)
+        if known is not None:
+            # A retry (even from a restarted client): the venue saw this order once.
+            return await asyncio.shield(known)
+        conn = self.connectors.get(order.connector)
+        if conn is None:
+            raise BadRequest(f"unknown connector {order.connector!r}")
+        if not conn.ready:
+            raise Refused(f"{order.connector} is not connected yet; the order was not sent")
+        fut = asyncio.get_running_loop().create_future()
+        self.orders[order.client_order_id] = fut
+        topic = market_topic("PROVIDER_ORDER_CREATE", order.connector, MARKET_NAMES[order.market], order.symbol)
+        self.publish(topic, order)
+        try:
+            update = await conn.session(order.market).orders.place(order)
+        except Exception as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: the caller gets it from the raise below
+            raise
+        self.publish(market_topic("PROVIDER_ORDER_UPDATE", order.connector, MARKET_NAMES[order.market],
+                                  order.symbol), update)
+        result = to_builtins(update)
+        fut.set_result(result)
+        return result
+
+    async def _rpc_cancel(self, params: dict) -> dict:
+        conn = self.connectors.get(params.get("connector", ""))
+        if conn is None or "client_order_id" not in params:
+            raise BadRequest("give connector, market, symbol and client_order_id")
+        if not conn.ready:
+            raise Refused(f"{conn.NAME} is not connected yet")
+        update = await conn.session(_MARKETS[params["market"]]).orders.cancel(params["symbol"],
+                                                                           params["client_order_id"])
+        return to_builtins(update)

@@ -115,6 +115,13 @@ class BookSync:
         self._emit(events, SNAPSHOT_NEEDED, "initial sync")
         return events
 
+    def resync(self, reason: str) -> list[BookEvent]:
+        """Throw the book away and ask for a new snapshot: after a reconnect or a
+        silent stream, diffs may have been lost without a visible gap."""
+        events: list[BookEvent] = []
+        self._resync(events, reason)
+        return events
+
     # -- input --
 
     def on_depth(self, data: dict) -> list[BookEvent]:

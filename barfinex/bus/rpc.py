@@ -56,6 +56,15 @@ class RpcTimeout(TimeoutError):
 class BadRequest(ValueError):
     """Raise in a handler for a request whose params are wrong (code bad_request)."""
 
+    code = "bad_request"
+
+
+class Refused(RuntimeError):
+    """Raise in a handler to refuse a valid request for now (code refused), e.g.
+    an order while the exchange connection is not ready."""
+
+    code = "refused"
+
 
 _enc = msgspec.msgpack.Encoder()
 _dec_request = msgspec.msgpack.Decoder(Request)
@@ -156,7 +165,9 @@ class RpcServer:
         return None
 
     def _error_reply(self, req: Request, exc: Exception) -> Reply:
-        code = "bad_request" if isinstance(exc, (BadRequest, ValueError, TypeError, KeyError)) else "error"
+        code = getattr(exc, "code", None)
+        if not isinstance(code, str) or not code:
+            code = "bad_request" if isinstance(exc, (BadRequest, ValueError, TypeError, KeyError)) else "error"
         if code == "error":
             log.exception("rpc %s: %s failed", self._name, req.method)
         return Reply(req.id, req.key, False, error=str(exc) or type(exc).__name__, code=code)

@@ -9,8 +9,9 @@ How each exchangeInfo value is obtained (the capture carries no exchangeInfo):
   ``quantityPrecision`` are these).
 - ``tickSize`` (PRICE_FILTER) and ``stepSize`` (LOT_SIZE, MARKET_LOT_SIZE):
   the largest power of ten every price / size in the capture (snapshot, diffs,
-  trades, bookTickers) is a multiple of. For the shipped data this gives
-  Binance's real values: spot BTCUSDT 0.01 / 0.00001, USD-M BTCUSDT 0.10 / 0.001.
+  trades, bookTickers) is a multiple of: the data's own granularity. For the
+  shipped data: spot BTCUSDT 0.01 / 0.000001 (book sizes finer than Binance's
+  order step 0.00001 occur in the recording), USD-M BTCUSDT 0.10 / 0.001.
   ``minPrice`` = tickSize, ``minQty`` = stepSize.
 - Values a recording cannot show (the smallest notional allowed, the largest
   quantity, leverage brackets) come from ``MarketDefaults``: Binance's
