@@ -26,7 +26,7 @@ import msgspec
 from barfinex.bus import BadRequest, Refused
 from barfinex.connectors import create_connector
 from barfinex.model import MarketType, Order, Timeframe, market_topic
-from barfinex.model.codec import to_builtins
+from barfinex.model.codec import from_dict, to_builtins
 from barfinex.runtime import Actor
 
 from .feed import MARKET_NAMES, SymbolFeed
@@ -108,7 +108,11 @@ class Provider(Actor):
                 feed = SymbolFeed(self, name, session, ins, self.timeframes)
                 self.feeds[(name, market, symbol)] = feed
                 feed.start()
-            session.streams.subscribe_account(lambda ev, n=name: self._on_account(n, ev))
+            try:
+                session.streams.subscribe_account(lambda ev, n=name: self._on_account(n, ev))
+            except Exception as exc:  # no credentials: market data still flows, orders will be refused
+                self.log.warning("%s %s: no account stream (%s); fills will not be reported", name,
+                                 market_name, exc)
         self.log.info("%s ready: %s", name, ", ".join(f"{MARKET_NAMES[m]}:{s}" for (n, m, s) in self.feeds if n == name))
 
     def _on_connection(self, event) -> None:
@@ -152,8 +156,8 @@ class Provider(Actor):
 
     async def _rpc_place(self, params: dict) -> dict:
         try:
-            order = msgspec.convert(params, Order)
-        except msgspec.ValidationError as exc:
+            order = from_dict(Order, params)
+        except ValueError as exc:
             raise BadRequest(f"bad order: {exc}") from None
         if not order.client_order_id:
             raise BadRequest("an order needs a client_order_id (its idempotency key)")

@@ -6,7 +6,7 @@ prefix. A channel's prefix names the only actor kind allowed to publish it.
 """
 from __future__ import annotations
 
-SOURCES = ("PROVIDER", "DETECTOR", "ADVISOR", "INSPECTOR", "SUPERVISOR")
+SOURCES = ("PROVIDER", "DETECTOR", "ADVISOR", "INSPECTOR", "SUPERVISOR", "VENUE")
 
 # Every kind also has <KIND>_HEARTBEAT (liveness + the figures `barfinex status`
 # shows) and <KIND>_BUS_GAP (a sequence gap it saw: the source-prefix rule means
@@ -33,6 +33,9 @@ CHANNELS: dict[str, tuple[str, ...]] = {
         "TRADE_OUTCOME", *_COMMON,
     ),
     "SUPERVISOR": ("ACTOR_STATE", *_COMMON),
+    # The replay venue runs under the supervisor in the demo topology; it talks
+    # Binance's protocol, not the bus, so it only reports its own liveness.
+    "VENUE": _COMMON,
 }
 
 ALL_CHANNELS: frozenset[str] = frozenset(

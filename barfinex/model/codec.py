@@ -48,3 +48,33 @@ def _plain(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return [_plain(x) for x in v]
     return v
+
+
+def from_dict(cls: type[Message], data: Any) -> Message:
+    """Build a wire struct from a dict of its fields (an RPC body, say), with
+    type checks. Structs are array-like on the wire, so msgspec cannot convert
+    a mapping directly; ValueError names unknown, missing and mistyped fields."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__}: expected a mapping of fields, got {type(data).__name__}")
+    fields = msgspec.structs.fields(cls)
+    unknown = set(data) - {f.name for f in fields}
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown field(s) {', '.join(sorted(unknown))}; "
+                         f"fields: {', '.join(f.name for f in fields)}")
+    values = []
+    for f in fields:
+        if f.name in data:
+            values.append(data[f.name])
+        elif f.required:
+            raise ValueError(f"{cls.__name__}: missing field {f.name!r}")
+        else:
+            values.append(f.default if f.default is not msgspec.NODEFAULT else f.default_factory())
+    try:
+        return msgspec.convert(values, cls)
+    except msgspec.ValidationError as exc:
+        import re
+        m = re.search(r"- at `\$\[(\d+)\]", str(exc))
+        if m:
+            name = fields[int(m.group(1))].name
+            raise ValueError(f"{cls.__name__}.{name}: {str(exc).split(' - at')[0]}") from None
+        raise ValueError(f"{cls.__name__}: {exc}") from None

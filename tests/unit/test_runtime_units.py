@@ -60,3 +60,18 @@ def test_late_joiner_takes_the_first_seq_as_its_baseline():
     t = SequenceTracker()
     assert t.check(b"p", b"T", 1000, A) and t.check(b"p", b"T", 1001, A)
     assert t.gaps == 0
+
+
+def test_from_dict_builds_wire_structs_and_names_bad_fields():
+    from barfinex.model import MarketType, Order
+    from barfinex.model.codec import from_dict
+    base = {"client_order_id": "a", "connector": "binance", "market": 2, "symbol": "BTCUSDT",
+            "side": 1, "type": 1, "qty": 10, "qty_prec": 3}
+    order = from_dict(Order, base)
+    assert order.market == MarketType.USDM and order.price == 0 and order.reduce_only is False
+    with pytest.raises(ValueError, match="unknown field.*colour"):
+        from_dict(Order, {**base, "colour": 1})
+    with pytest.raises(ValueError, match="missing field 'qty'"):
+        from_dict(Order, {k: v for k, v in base.items() if k != "qty"})
+    with pytest.raises(ValueError, match=r"Order.market: Invalid enum value 9"):
+        from_dict(Order, {**base, "market": 9})

@@ -44,7 +44,7 @@ def test_good_topology_gets_default_ipc_endpoints(tmp_path):
 def test_shipped_demo_loads():
     topo = load_topology(None)
     assert topo.name == "demo"
-    assert set(topo.actors) == {"provider", "detector", "advisor", "inspector"}
+    assert set(topo.actors) == {"venue", "provider", "detector", "advisor", "inspector"}
 
 
 @pytest.mark.parametrize("text, line, fragment", [
