@@ -50,10 +50,7 @@ class Provider(Actor):
     KIND = "PROVIDER"
 
     async def on_start(self) -> None:
-        try:
-            cfg = msgspec.convert(self.config, _ProviderConfig)
-        except msgspec.ValidationError as exc:
-            raise ValueError(f"provider config {self.spec.config_path}: {exc}") from None
+        cfg = self.load_config(_ProviderConfig)
         self.timeframes = [Timeframe.parse(t) for t in cfg.candles]
         self.cfg = cfg
         self.connectors: dict[str, Any] = {}

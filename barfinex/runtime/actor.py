@@ -16,6 +16,7 @@ import socket
 import time
 from typing import Any, Callable
 
+import msgspec
 import uvloop
 import zmq
 
@@ -43,6 +44,7 @@ class Actor:
         self.name = spec.name
         self.topology = topology
         self.config = config or {}
+        self.config_doc = None          # the parsed file, when it came from one (see launch)
         self.log = logging.getLogger(f"barfinex.{self.name}")
         self.lifecycle = Lifecycle(self._state_changed)
         self.codec = Codec()
@@ -68,6 +70,13 @@ class Actor:
     async def on_reload(self) -> str:
         """Re-read configuration; return a line saying what changed."""
         return "nothing to reload"
+
+    def load_config(self, schema: type):
+        """This actor's config validated against a msgspec Struct schema; a
+        ConfigError names the file, line and column of anything wrong."""
+        if self.config_doc is not None:
+            return self.config_doc.convert(schema)
+        return msgspec.convert(self.config, schema)
 
     def subscribe(self, prefix: str, handler: Handler) -> None:
         """Call ``handler(event)`` for every event whose topic starts with ``prefix``

@@ -21,13 +21,15 @@ def actor_class(spec: ActorSpec) -> type[Actor]:
 
 def build_actor(topology: Topology, name: str) -> Actor:
     spec = topology.actor(name)
-    config = {}
+    config, doc = {}, None
     if spec.config_path is not None:
         doc = load_yaml(spec.config_path)
         if not isinstance(doc.data, dict):
             raise ConfigError(spec.config_path, None, None, "an actor config is a mapping")
         config = doc.data
-    return actor_class(spec)(spec, topology, config)
+    actor = actor_class(spec)(spec, topology, config)
+    actor.config_doc = doc
+    return actor
 
 
 def run_actor(topology_path: str | None, name: str) -> int:

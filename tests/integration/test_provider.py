@@ -94,3 +94,12 @@ def test_provider_publishes_synced_books_trades_and_candles(venue_topology, proc
     with pytest.raises(RpcError, match="no feed for binance spot ETHUSDT"):
         call(ctl, "book", {"connector": "binance", "market": "spot", "symbol": "ETHUSDT"})
     assert call(ctl, "status")["state"] == "RUNNING"
+
+
+def test_bad_provider_config_names_file_and_line(topology, run_dir, env):
+    (run_dir / "provider.yaml").write_text("connectors: {}\ncandels: [1m]\n")
+    path = topology({"provider": {"class": "actors.provider:Provider", "config": "provider.yaml"}})
+    result = cli(env, "actor", "provider", "-t", str(path), timeout=30)
+    assert result.returncode == 1
+    assert "provider.yaml:2:1: unknown key 'candels'" in result.stderr
+    assert "candles" in result.stderr   # the hint lists the keys it takes

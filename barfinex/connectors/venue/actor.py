@@ -27,10 +27,7 @@ class VenueActor(Actor):
     KIND = "VENUE"
 
     async def on_start(self) -> None:
-        try:
-            cfg = msgspec.convert(self.config, _VenueConfig)
-        except msgspec.ValidationError as exc:
-            raise ValueError(f"venue config {self.spec.config_path}: {exc}") from None
+        cfg = self.load_config(_VenueConfig)
         base = self.spec.config_path.parent if self.spec.config_path else None
         captures = [str(base / c) if base else c for c in cfg.captures] or None
         self.venue = Venue(captures, speed=cfg.speed, loop=cfg.loop, port=cfg.port)
