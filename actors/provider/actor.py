@@ -56,6 +56,7 @@ class Provider(Actor):
         self.connectors: dict[str, Any] = {}
         self.feeds: dict[tuple[str, MarketType, str], SymbolFeed] = {}
         self.orders: dict[str, asyncio.Future] = {}    # client_order_id -> result
+        self.account_up: set[tuple[str, MarketType]] = set()   # user data streams connected
         for name, ccfg in cfg.connectors.items():
             conn = create_connector(name, ccfg.options, on_connection=self._on_connection)
             self.connectors[name] = conn
@@ -113,6 +114,12 @@ class Provider(Actor):
         self.log.info("%s ready: %s", name, ", ".join(f"{MARKET_NAMES[m]}:{s}" for (n, m, s) in self.feeds if n == name))
 
     def _on_connection(self, event) -> None:
+        if event.connection == "user":
+            key = (event.connector, event.market)
+            if event.kind in ("connected", "user_stream_renewed"):
+                self.account_up.add(key)
+            elif event.kind == "disconnected":
+                self.account_up.discard(key)
         if event.kind in ("resubscribed", "silent", "disconnected"):
             self.log.warning("%s %s %s: %s", event.connector, event.market, event.kind, event.reason)
             for (name, market, symbol), feed in self.feeds.items():
@@ -167,6 +174,10 @@ class Provider(Actor):
             raise BadRequest(f"unknown connector {order.connector!r}")
         if not conn.ready:
             raise Refused(f"{order.connector} is not connected yet; the order was not sent")
+        if (order.connector, order.market) not in self.account_up:
+            # Never send an order whose fills we could not see.
+            raise Refused(f"{order.connector} {MARKET_NAMES[order.market]} user data stream is not "
+                          f"connected (fills could not be reported); the order was not sent")
         fut = asyncio.get_running_loop().create_future()
         self.orders[order.client_order_id] = fut
         topic = market_topic("PROVIDER_ORDER_CREATE", order.connector, MARKET_NAMES[order.market], order.symbol)

@@ -99,6 +99,12 @@ class SymbolFeed:
                 log.warning("%s %s depth message rejected: %s", self.connector, self.symbol, ev.reason)
 
     async def _fetch_snapshot(self) -> None:
+        # A snapshot taken before the diff stream is flowing can be newer than
+        # the first diff we will see: wait (bounded) for one to be buffered.
+        for _ in range(50):
+            if self.sync.stats.buffered:
+                break
+            await asyncio.sleep(0.1)
         delay = 0.2
         while True:
             try:

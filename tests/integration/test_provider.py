@@ -44,6 +44,15 @@ def call(endpoint, method, params=None, timeout=3.0):
         return c.call(method, params, timeout=timeout)
 
 
+def _place(ctl, order):
+    try:
+        return call(ctl, "order.place", order, timeout=10)
+    except RpcError as exc:
+        if exc.code == "refused":      # the connector or its user data stream is still coming up
+            return None
+        raise
+
+
 def test_provider_publishes_synced_books_trades_and_candles(venue_topology, procs, env):
     topo = load_topology(str(venue_topology), check_classes=False)
     procs.start("up", str(venue_topology), start_new_session=True)
@@ -84,13 +93,54 @@ def test_provider_publishes_synced_books_trades_and_candles(venue_topology, proc
                                    "timeframe": "1s", "limit": 3})
     assert recent["bus_seq"] > 0 and recent["candles"]
 
-    # Orders need credentials on the venue: without them the exchange refuses,
-    # and the answer says why (never a silent drop, never a crash).
-    order = {"client_order_id": "t-1", "connector": "binance", "market": 2, "symbol": "BTCUSDT",
+    # Orders: a market order through Provider -> the venue's paper exchange.
+    # A retry with the same client order id (another request key, as from a
+    # restarted Inspector) returns the same answer and is not placed again.
+    order = {"client_order_id": "it-1", "connector": "binance", "market": 2, "symbol": "BTCUSDT",
              "side": 1, "type": 1, "qty": 10, "qty_prec": 3}
+    import zmq
+    from barfinex.bus import Receiver
+    from barfinex.model import Fill
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    for prefix in (b"PROVIDER_ORDER_FILL", b"PROVIDER_HEARTBEAT"):
+        sub.setsockopt(zmq.SUBSCRIBE, prefix)
+    sub.connect(topo.actors["provider"].pub)
+    receiver = Receiver()
+
+    def next_event(kind):
+        while sub.poll(200):
+            ev = receiver.feed(sub.recv())
+            if ev is not None and isinstance(ev.msg, kind):
+                return ev.msg
+        return None
+
+    from barfinex.model import Heartbeat
+    wait_for(lambda: next_event(Heartbeat), 10, "our subscription to be live")   # no slow joiner
+    first = wait_for(lambda: _place(ctl, order), 30, "the order to be accepted")
+    # USD-M answers a market order with NEW (ACK); the fill follows on the user stream.
+    assert first["status"] in ("NEW", "FILLED") and first["client_order_id"] == "it-1", first
+    assert _place(ctl, order) == first
+    from binance.um_futures import UMFutures
+    from barfinex.connectors.binance.config import PAPER_VENUE_API_KEY, PAPER_VENUE_API_SECRET
+    port = yaml.safe_load((venue_topology.parent / "venue.yaml").read_text())["port"]
+    client = UMFutures(PAPER_VENUE_API_KEY, PAPER_VENUE_API_SECRET, base_url=f"http://127.0.0.1:{port}")
+    def position():
+        return [float(p["positionAmt"]) for p in client.get_position_risk(symbol="BTCUSDT")
+                if float(p["positionAmt"])]
+    assert wait_for(position, 10, "the position") == [0.01]          # once, not twice
+    fill = wait_for(lambda: next_event(Fill), 20, "the fill on PROVIDER_ORDER_FILL")
+    assert fill.client_order_id == "it-1" and fill.qty == 10 and fill.price > 0
+    sub.close(linger=0)
+    ctx.destroy(linger=0)
+
+    # A bad order gets the exchange's reason back, and the actor carries on.
     with pytest.raises(RpcError) as info:
-        call(ctl, "order.place", order, timeout=5)
-    assert "credential" in str(info.value).lower() or "api" in str(info.value).lower()
+        call(ctl, "order.place", {**order, "client_order_id": "it-2", "qty": 0}, timeout=10)
+    assert "below the minimum" in str(info.value)     # checked against the instrument's filters
+    with pytest.raises(RpcError, match="bad order: Order: unknown field"):
+        call(ctl, "order.place", {**order, "client_order_id": "it-3", "colour": "red"})
     with pytest.raises(RpcError, match="no feed for binance spot ETHUSDT"):
         call(ctl, "book", {"connector": "binance", "market": "spot", "symbol": "ETHUSDT"})
     assert call(ctl, "status")["state"] == "RUNNING"

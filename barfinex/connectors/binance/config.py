@@ -31,6 +31,13 @@ TESTNET = {
 MARKET_NAMES = {"spot": MarketType.SPOT, "usdm": MarketType.USDM, "futures": MarketType.USDM}
 
 
+# The replay venue's paper-trading credentials. They are public (the venue is
+# a local simulator, not an account), so a connector pointed at a venue with
+# no credentials in its environment uses them rather than refusing orders.
+PAPER_VENUE_API_KEY = "barfinex-venue-key"
+PAPER_VENUE_API_SECRET = "barfinex-venue-secret"
+
+
 @dataclass(frozen=True)
 class BinanceConfig:
     """Validated settings. Build with ``BinanceConfig.from_mapping(cfg)``."""

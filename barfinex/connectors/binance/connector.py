@@ -17,7 +17,7 @@ from ..base.protocols import (
 from ..catalog import CatalogEntry, CredentialField
 from .adapters import BinanceAdapters
 from .api import BinanceAccountAPI, BinanceMarketAPI, BinanceOrderAPI, InstrumentTable
-from .config import BinanceConfig
+from .config import PAPER_VENUE_API_KEY, PAPER_VENUE_API_SECRET, BinanceConfig
 from .rest import BinanceRest
 from .signing import Credentials
 from .streams import BinanceStreams
@@ -54,6 +54,8 @@ class BinanceConnector(Connector):
         self.config = BinanceConfig.from_mapping(config)
         env = os.environ if env is None else env
         self._credentials = Credentials.from_env(env, self.config.api_key_env, self.config.api_secret_env)
+        if self._credentials is None and self.config.venue:
+            self._credentials = Credentials(PAPER_VENUE_API_KEY, PAPER_VENUE_API_SECRET)
         self._sessions: dict[MarketType, MarketSession] = {}
         self._rest: dict[MarketType, BinanceRest] = {}
         self._tables: dict[MarketType, InstrumentTable] = {}

@@ -27,14 +27,17 @@ from aiohttp import WSMsgType, web
 from barfinex.model.enums import MarketType, Timeframe
 
 from . import errors as E
+from barfinex.connectors.binance.config import PAPER_VENUE_API_KEY, PAPER_VENUE_API_SECRET
+
 from .exchange import SPOT_TYPES, STOP_TYPES, USDM_TYPES, CLIENT_ID, ExchangeConfig, Order, PaperExchange
 from .feed import KLINE_INTERVALS, Feed, SymbolState
 from .instruments import MarketDefaults
 
 log = logging.getLogger("barfinex.venue")
 
-DEFAULT_API_KEY = "barfinex-venue-key"
-DEFAULT_API_SECRET = "barfinex-venue-secret"
+# One source for the paper credentials: the Binance connector uses the same
+# pair when it is pointed at a venue with none in its environment.
+DEFAULT_API_KEY, DEFAULT_API_SECRET = PAPER_VENUE_API_KEY, PAPER_VENUE_API_SECRET
 MAX_RECV_WINDOW = 60_000
 QUEUE_HIGH = 2_000          # a client this far behind slows an as-fast-as-possible replay
 QUEUE_LIMIT = 100_000       # a client this far behind is disconnected (slow consumer)
