@@ -42,7 +42,8 @@ class _LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
-@click.group(cls=_LazyGroup, lazy={"venue": "barfinex.connectors.venue.cli:venue_command"},
+@click.group(cls=_LazyGroup, lazy={"venue": "barfinex.connectors.venue.cli:venue_command",
+                                    "record": "barfinex.capture.record:record_command"},
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="barfinex")
 def main() -> None:
