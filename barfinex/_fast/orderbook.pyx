@@ -284,6 +284,9 @@ cdef class OrderBook:
 
     # -- validation: everything is parsed into scratch before anything mutates --
 
+    # C division for the tick/step checks: the constructor guarantees both are
+    # >= 1, so Python's zero and sign handling of % is dead weight per level.
+    @cython.cdivision(True)
     cdef int parse_levels_c(self, object levels, int side, str what) except -1:
         cdef Py_ssize_t i, n, pn, qn
         cdef const char* ps
@@ -320,7 +323,8 @@ cdef class OrderBook:
             if not ok_q:
                 raise BookError(f"{self.symbol} {what}[{i}]: size {entry[1]!r} is not a decimal "
                                 f"with at most {self.size_decimals} places")
-            if price <= 0 or price % self.tick_size or size < 0 or size % self.step_size:
+            if price <= 0 or size < 0 or (self.tick_size != 1 and price % self.tick_size) \
+                    or (self.step_size != 1 and size % self.step_size):
                 self._check_level(price, size, what, i)
             self.scratch_price.push_back(price)
             self.scratch_size.push_back(size)
@@ -352,7 +356,8 @@ cdef class OrderBook:
         for i in range(n):
             price = prices[i]
             size = sizes[i]
-            if price <= 0 or price % self.tick_size or size < 0 or size % self.step_size:
+            if price <= 0 or size < 0 or (self.tick_size != 1 and price % self.tick_size) \
+                    or (self.step_size != 1 and size % self.step_size):
                 self._check_level(price, size, what, i)
             self.scratch_price.push_back(price)
             self.scratch_size.push_back(size)
