@@ -38,6 +38,8 @@ import math
 
 import numpy as np
 
+from barfinex.columns import trade_columns
+
 from barfinex.model.enums import Timeframe
 
 cdef extern from "Python.h":
@@ -397,14 +399,12 @@ cdef class CandleAggregator:
         """Apply a batch of trades given as equal-length arrays (int64 ns, int64
         fixed-point price and size, bool buyer-is-maker). Bad rows are skipped
         and counted in ``rejections``; returns the number of bars emitted."""
-        cdef const int64_t[::1] ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
-        cdef const int64_t[::1] px = np.ascontiguousarray(price, dtype=np.int64)
-        cdef const int64_t[::1] qt = np.ascontiguousarray(qty, dtype=np.int64)
-        cdef const uint8_t[::1] mk = np.ascontiguousarray(is_buyer_maker, dtype=np.bool_).view(np.uint8)
+        cols = trade_columns(ts_ns, price, qty, is_buyer_maker)
+        cdef const int64_t[::1] ts = cols[0]
+        cdef const int64_t[::1] px = cols[1]
+        cdef const int64_t[::1] qt = cols[2]
+        cdef const uint8_t[::1] mk = cols[3].view(np.uint8)
         cdef Py_ssize_t n = ts.shape[0]
-        if px.shape[0] != n or qt.shape[0] != n or mk.shape[0] != n:
-            raise ValueError(f"batch arrays differ in length: ts {n}, price {px.shape[0]}, "
-                             f"qty {qt.shape[0]}, is_buyer_maker {mk.shape[0]}")
         cdef Py_ssize_t before = self.out_n
         self._apply_batch(&ts[0] if n else NULL, &px[0] if n else NULL,
                           &qt[0] if n else NULL, &mk[0] if n else NULL, n)

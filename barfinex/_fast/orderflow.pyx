@@ -37,6 +37,8 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
+from barfinex.columns import trade_columns
+
 REASONS = ("price", "qty", "out_of_order")
 
 FLOW_DTYPE = np.dtype([
@@ -269,15 +271,13 @@ cdef class OrderFlow:
         """Apply a batch of trades (equal-length arrays: int64 ns, int64 fixed-point
         price and size, bool buyer-is-maker). Bad rows are skipped and counted.
         Returns the number of rows applied."""
-        cdef const int64_t[::1] ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
-        cdef const int64_t[::1] px = np.ascontiguousarray(price, dtype=np.int64)
-        cdef const int64_t[::1] qt = np.ascontiguousarray(qty, dtype=np.int64)
-        cdef const uint8_t[::1] mk = np.ascontiguousarray(is_buyer_maker, dtype=np.bool_).view(np.uint8)
+        cols = trade_columns(ts_ns, price, qty, is_buyer_maker)
+        cdef const int64_t[::1] ts = cols[0]
+        cdef const int64_t[::1] px = cols[1]
+        cdef const int64_t[::1] qt = cols[2]
+        cdef const uint8_t[::1] mk = cols[3].view(np.uint8)
         cdef Py_ssize_t n = ts.shape[0], k
         cdef int applied = 0
-        if px.shape[0] != n or qt.shape[0] != n or mk.shape[0] != n:
-            raise ValueError(f"batch arrays differ in length: ts {n}, price {px.shape[0]}, "
-                             f"qty {qt.shape[0]}, is_buyer_maker {mk.shape[0]}")
         for k in range(n):
             if px[k] <= 0:
                 self.rejected_[FLOW_REJECT_PRICE_C] += 1

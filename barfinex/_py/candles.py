@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from barfinex.columns import trade_columns
+
 from barfinex._py.fixedpoint import parse_fixed
 from barfinex.model.enums import Timeframe
 
@@ -275,14 +277,7 @@ class CandleAggregator:
         fixed-point price and size, bool buyer-is-maker). Bad rows are skipped
         and counted in ``rejections``; returns the number of bars emitted."""
         before = len(self._out)
-        ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
-        px = np.ascontiguousarray(price, dtype=np.int64)
-        qt = np.ascontiguousarray(qty, dtype=np.int64)
-        mk = np.ascontiguousarray(is_buyer_maker, dtype=np.bool_)
-        n = len(ts)
-        if len(px) != n or len(qt) != n or len(mk) != n:
-            raise ValueError(f"batch arrays differ in length: ts {n}, price {len(px)}, "
-                             f"qty {len(qt)}, is_buyer_maker {len(mk)}")
+        ts, px, qt, mk = trade_columns(ts_ns, price, qty, is_buyer_maker)
         for t, p, q, m in zip(ts.tolist(), px.tolist(), qt.tolist(), mk.tolist()):
             if p <= 0:
                 self._rejected[0] += 1

@@ -42,14 +42,24 @@ class CaptureStats:
         log.warning("capture %s: %s (skipped)", where, why)
 
 
-def _open(path: Path):
-    if not path.exists():
+def require_capture(path: str | Path) -> Path:
+    """``path`` as a Path if it is a readable gzip capture; CaptureError otherwise
+    (the tools check every file up front so a bad last file fails before work)."""
+    path = Path(path)
+    if not path.is_file():
         raise CaptureError(f"{path}: no such capture file")
+    with path.open("rb") as f:
+        if f.read(2) != b"\x1f\x8b":
+            raise CaptureError(f"{path}: not a gzip capture (expected '<recv_ns> <json>' lines, gzip)")
+    return path
+
+
+def _open(path: Path):
     if path.suffix == ".gz":
-        with path.open("rb") as f:
-            if f.read(2) != b"\x1f\x8b":
-                raise CaptureError(f"{path}: not a gzip file (expected .gz capture)")
+        require_capture(path)
         return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    if not path.is_file():
+        raise CaptureError(f"{path}: no such capture file")
     return path.open("rt", encoding="utf-8", errors="replace")
 
 

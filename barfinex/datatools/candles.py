@@ -23,7 +23,7 @@ import click
 import numpy as np
 
 from barfinex import backend
-from barfinex.capture import CaptureError, CaptureStats, read_capture
+from barfinex.capture import CaptureError, CaptureStats, read_capture, require_capture
 from barfinex.model.enums import Timeframe
 
 KLINE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "close_time",
@@ -57,15 +57,6 @@ class CandleRun:
     bad_lines: int = 0                 # capture lines that were not even JSON
     rejected: Counter = field(default_factory=Counter)   # trades refused, per reason
     errors: list = field(default_factory=list)           # the first few, with file:line
-
-
-def _check_files(paths: tuple[Path, ...]) -> None:
-    for path in paths:
-        if not path.is_file():
-            raise CaptureError(f"{path}: no such capture file")
-        with path.open("rb") as f:
-            if f.read(2) != b"\x1f\x8b":
-                raise CaptureError(f"{path}: not a gzip capture (expected '<recv_ns> <json>' lines, gzip)")
 
 
 def _trades(paths, stats: CaptureStats, bad: list) -> Iterator[Trade]:
@@ -126,7 +117,8 @@ def aggregate_capture(paths, timeframe: Timeframe, *, symbol: str | None = None,
     Raises CaptureError for an unreadable file and ValueError when the capture
     holds several symbols and none was chosen, or none at all."""
     paths = tuple(Path(p) for p in paths)
-    _check_files(paths)
+    for path in paths:
+        require_capture(path)
     if symbol is None or price_prec is None or qty_prec is None:
         symbols, inferred = _infer(paths, symbol)
         if not symbols:

@@ -27,7 +27,7 @@ import click
 
 from barfinex import backend
 from barfinex.book.sync import DEFAULT_MAX_BUFFER, REJECTED, BookSync
-from barfinex.capture import CaptureError, CaptureStats, read_capture
+from barfinex.capture import CaptureError, CaptureStats, read_capture, require_capture
 from barfinex.model.enums import BookStatus, MarketType
 
 # Recent diffs and tickers kept for pairing by update id. A ticker and the diff
@@ -223,6 +223,9 @@ class _Session:
         return r
 
 
+_format_fixed = backend.load("fixedpoint").format_fixed
+
+
 def replay(paths: Iterable[str | Path], backend_name: str | None = None,
            progress: Callable[[str], None] | None = None) -> CheckReport:
     """Replay capture files (one session, in order) and return the figures.
@@ -230,7 +233,7 @@ def replay(paths: Iterable[str | Path], backend_name: str | None = None,
     Raises CaptureError for a missing or non-gzip file."""
     paths = [Path(p) for p in paths]
     for p in paths:
-        _require_gzip(p)
+        require_capture(p)
     module = backend.load("orderbook", backend_name)
     report = CheckReport([str(p) for p in paths])
     stats = CaptureStats()
@@ -281,28 +284,12 @@ def replay(paths: Iterable[str | Path], backend_name: str | None = None,
     return report
 
 
-def _require_gzip(path: Path) -> None:
-    if not path.is_file():
-        raise CaptureError(f"{path}: no such capture file")
-    with path.open("rb") as f:
-        if f.read(2) != b"\x1f\x8b":
-            raise CaptureError(f"{path}: not a gzip capture (expected '<recv_ns> <json>' lines, gzip)")
-
-
-def _fixed(value: int, decimals: int) -> str:
-    if decimals == 0:
-        return str(value)
-    sign = "-" if value < 0 else ""
-    digits = str(abs(value)).rjust(decimals + 1, "0")
-    return f"{sign}{digits[:-decimals]}.{digits[-decimals:]}"
-
-
 def _human(report: CheckReport) -> str:
     out = [f"files: {', '.join(report.files)}",
            f"lines: {report.lines:,} ({report.bad_lines:,} unreadable)", ""]
     for s in report.symbols:
         verdict = "OK" if s.mismatches == 0 else "MISMATCH"
-        tick = _fixed(s.tick_size, s.price_decimals)
+        tick = _format_fixed(s.tick_size, s.price_decimals)
         tick = tick.rstrip("0").rstrip(".") if "." in tick else tick
         out.append(f"{s.symbol} ({s.market}, tick {tick}, "
                    f"book {s.status}): {verdict}")
@@ -315,10 +302,10 @@ def _human(report: CheckReport) -> str:
         for m in s.first_mismatches:
             reb, seen = m["rebuilt"], m["bookTicker"]
             pd, sd = s.price_decimals, s.size_decimals
-            out.append(f"    u={m['u']}: rebuilt {_fixed(reb[1], sd)} @ {_fixed(reb[0], pd)} / "
-                       f"{_fixed(reb[3], sd)} @ {_fixed(reb[2], pd)}, bookTicker "
-                       f"{_fixed(seen[1], sd)} @ {_fixed(seen[0], pd)} / "
-                       f"{_fixed(seen[3], sd)} @ {_fixed(seen[2], pd)}")
+            out.append(f"    u={m['u']}: rebuilt {_format_fixed(reb[1], sd)} @ {_format_fixed(reb[0], pd)} / "
+                       f"{_format_fixed(reb[3], sd)} @ {_format_fixed(reb[2], pd)}, bookTicker "
+                       f"{_format_fixed(seen[1], sd)} @ {_format_fixed(seen[0], pd)} / "
+                       f"{_format_fixed(seen[3], sd)} @ {_format_fixed(seen[2], pd)}")
         for why in s.first_rejections:
             out.append(f"    rejected: {why}")
     for err in report.errors[:10]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -85,6 +86,15 @@ def procs(env):
 def cli(env, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "barfinex", *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):

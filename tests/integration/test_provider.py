@@ -4,7 +4,6 @@ with a reason while no credentials or connection allow them."""
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 import yaml
@@ -12,17 +11,9 @@ import yaml
 from barfinex.bus import RpcClient, RpcError, RpcTimeout
 from barfinex.runtime.topology import load_topology
 
-from .conftest import cli, wait_for
+from .conftest import cli, free_port, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from barfinex.bus import RpcClient, RpcTimeout
 from barfinex.runtime.topology import load_topology
 
-from .conftest import cli, pid_alive, wait_for
+from .conftest import cli, free_port, pid_alive, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -167,13 +167,7 @@ def test_second_up_of_the_same_topology_is_refused(topology, procs, env):
 
 def test_one_actor_alone_over_tcp(topology, procs, env):
     from .test_bus import call
-    import socket
-    ports = []
-    for _ in range(4):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        ports.append(s.getsockname()[1])
-        s.close()
+    ports = [free_port() for _ in range(4)]
     path = topology({
         "provider": {"class": "bfx_test_actors:TradeSource", "pub": f"tcp://127.0.0.1:{ports[0]}",
                      "control": f"tcp://127.0.0.1:{ports[1]}"},

@@ -11,19 +11,11 @@ from pathlib import Path
 
 import click
 
-from barfinex.capture import CaptureError
+from barfinex.capture import CaptureError, require_capture
 
 from .server import DEFAULT_API_KEY, DEFAULT_API_SECRET, Venue
 
 PROGRESS_EVERY_S = 10.0
-
-
-def _check_capture(path: Path) -> None:
-    if not path.is_file():
-        raise CaptureError(f"{path}: no such capture file")
-    with path.open("rb") as f:
-        if f.read(2) != b"\x1f\x8b":
-            raise CaptureError(f"{path}: not a gzip capture (expected gzip '<recv_ns> <json>' lines)")
 
 
 @click.command("venue")
@@ -46,7 +38,7 @@ def venue_command(captures, speed, loop, port, api_key, api_secret, latency_ms):
         raise click.UsageError("--speed must be >= 0 (0 or inf: as fast as possible)")
     try:
         for path in captures:
-            _check_capture(path)
+            require_capture(path)
     except CaptureError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
