@@ -43,7 +43,8 @@ class _LazyGroup(click.Group):
 
 
 @click.group(cls=_LazyGroup, lazy={"venue": "barfinex.connectors.venue.cli:venue_command",
-                                    "record": "barfinex.capture.record:record_command"},
+                                    "record": "barfinex.capture.record:record_command",
+                                    "rules": "barfinex.rules.cli:rules"},
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="barfinex")
 def main() -> None:
@@ -97,6 +98,30 @@ def actor(name: str, topology: str | None) -> None:
         raise click.UsageError(str(exc)) from None
 
 
+def _health_lines(health: dict) -> list[str]:
+    """``{section: {name: {counter: value}}}`` as one line per name; zeros,
+    empty values and ``last_error`` (long) are left out of the line."""
+    lines = []
+    for section, entries in health.items():
+        for name, counters in (entries or {}).items():
+            if not isinstance(counters, dict):
+                lines.append(f"{section} {name}: {counters}")
+                continue
+            parts = []
+            for key, value in counters.items():
+                if key == "last_error" or value in (0, "", {}, None, False) and key != "connected":
+                    continue
+                if isinstance(value, dict):
+                    value = ", ".join(f"{k} {v}" for k, v in value.items())
+                    parts.append(f"{key.replace('_', ' ')} ({value})")
+                elif isinstance(value, bool):
+                    parts.append(key if value else f"NOT {key}")
+                else:
+                    parts.append(f"{key.replace('_', ' ')} {value}")
+            lines.append(f"{section} {name}: {', '.join(parts) or '-'}")
+    return lines
+
+
 def _fmt_duration(seconds: float) -> str:
     if seconds < 0:
         return "-"
@@ -109,7 +134,10 @@ def _fmt_duration(seconds: float) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
 @click.option("--timeout", default=1.5, show_default=True, help="Seconds to wait for each answer.")
 def status(topology: str | None, as_json: bool, timeout: float) -> None:
-    """Show each actor's state, pid, uptime, heartbeat age, traffic and gaps.
+    """Show each actor's state, pid, uptime, heartbeat age, traffic and gaps,
+    and below it the actor's own health counters (the Provider's: stream
+    reconnects, silences and malformed frames per connector market; book
+    state, gaps and resyncs per symbol).
 
     Asks the supervisor of a running `barfinex up`; without one, asks each
     actor directly. Exits 1 if any actor is not RUNNING.
@@ -139,6 +167,15 @@ def status(topology: str | None, as_json: bool, timeout: float) -> None:
                              "uptime_s": -1, "heartbeat_age_s": -1, "msgs_in": 0, "msgs_out": 0,
                              "gaps": 0, "bad_frames": 0, "restarts": 0,
                              "detail": f"no answer on {spec.control}"})
+    if source == "supervisor":
+        # Heartbeats carry lifecycle only: the counters come from each actor.
+        for r in rows:
+            spec = topo.actors.get(r["actor"])
+            if spec is not None and r["state"] == "RUNNING":
+                try:
+                    r["health"] = ask(spec.control, timeout / 2).get("health", {})
+                except RpcTimeout:
+                    r["health"] = {}
     ok = all(r["state"] == "RUNNING" for r in rows)
     if as_json:
         click.echo(json.dumps({"topology": topo.name, "source": source, "ok": ok, "actors": rows}, indent=2))
@@ -153,6 +190,8 @@ def status(topology: str | None, as_json: bool, timeout: float) -> None:
                        f"{_fmt_duration(r['uptime_s']):>8}  {age:>7}{r['msgs_in']:>10}{r['msgs_out']:>10}"
                        f"{r['gaps']:>7}{r['bad_frames']:>6}{r.get('restarts', 0):>10}"
                        + (f"  {r['detail']}" if r.get("detail") else ""))
+            for line in _health_lines(r.get("health") or {}):
+                click.echo(f"    {line}")
         if not ok and source == "actors" and all(r["state"] == "DOWN" for r in rows):
             click.echo("nothing is running: start it with `barfinex up`", err=True)
     sys.exit(0 if ok else 1)

@@ -32,6 +32,7 @@ class _Marks:
     def __init__(self) -> None:
         self.value: dict[tuple, tuple[int, int]] = {}
         self.key: dict[tuple, tuple[int, int]] = {}
+        self.style: dict[tuple, str | None] = {}   # scalar style: None plain, ' " | >
 
     def at(self, path: tuple, key: bool = False) -> tuple[int, int] | tuple[None, None]:
         table = self.key if key else self.value
@@ -62,6 +63,7 @@ def _build(node: yaml.Node, path: tuple, marks: _Marks, source: str) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(v, path + (i,), marks, source) for i, v in enumerate(node.value)]
+    marks.style[path] = node.style
     return _SCALARS.construct_object(node)
 
 
@@ -72,12 +74,42 @@ _SCALARS = yaml.SafeLoader("")
 class Document:
     """A parsed YAML file: the plain data plus where every value came from."""
 
-    def __init__(self, path: Path, data: Any, marks: _Marks) -> None:
-        self.path, self.data, self._marks = path, data, marks
+    def __init__(self, path: Path, data: Any, marks: _Marks, text: str = "") -> None:
+        self.path, self.data, self._marks, self._lines = path, data, marks, text.splitlines()
 
     def error(self, path: tuple, message: str, hint: str = "", key: bool = False) -> ConfigError:
         line, col = self._marks.at(path, key)
         return ConfigError(self.path, line, col, message, hint)
+
+    def error_at(self, path: tuple, offset: int, message: str, hint: str = "") -> ConfigError:
+        """An error at character ``offset`` inside the string value at ``path``
+        (a rule condition, say), so the column points at the problem."""
+        line, col = self._marks.at(path)
+        style = self._marks.style.get(path, "")
+        if line is None or style not in (None, "'", '"', "|", ">"):
+            return self.error(path, message, hint)
+        if style in (None, "'", '"'):
+            return ConfigError(self.path, line, col + offset + (style is not None), message, hint)
+        # Block scalar: the text starts on the next line at its indentation.
+        text_line = line + 1
+        while text_line <= len(self._lines) and not self._lines[text_line - 1].strip():
+            text_line += 1
+        indent = len(self._lines[text_line - 1]) - len(self._lines[text_line - 1].lstrip()) \
+            if text_line <= len(self._lines) else 0
+        value = self.data_at(path)
+        before = value[:offset] if isinstance(value, str) else ""
+        if style == "|":
+            text_line += before.count("\n")
+            col_in = len(before) - (before.rfind("\n") + 1)
+        else:   # folded: line breaks became spaces; point at the first line
+            col_in = offset
+        return ConfigError(self.path, text_line, indent + 1 + col_in, message, hint)
+
+    def data_at(self, path: tuple) -> Any:
+        value = self.data
+        for part in path:
+            value = value[part]
+        return value
 
     def convert(self, typ: type[T], data: Any | None = None, path: tuple = ()) -> T:
         """Validate ``data`` (default: the whole file) against a Struct type."""
@@ -142,4 +174,4 @@ def load_yaml(path: str | Path) -> Document:
     marks = _Marks()
     if node is None:
         raise ConfigError(p, None, None, "the file is empty")
-    return Document(p, _build(node, (), marks, str(p)), marks)
+    return Document(p, _build(node, (), marks, str(p)), marks, text)

@@ -15,6 +15,17 @@ symbol, timeframe, limit}, ``instruments`` {}, ``order.place`` {Order fields},
 ``order.cancel`` {connector, market, symbol, client_order_id}. Snapshots
 carry ``bus_seq``: the sequence of the last event they include, so a late
 joiner drops deltas at or below it (the Clone pattern).
+
+An order the exchange (or the connector, checking the exchange's filters
+before sending) refuses fails with RPC code ``rejected`` and ``detail``
+``{"code", "msg", "status", "endpoint", "connector"}``: the exchange's own
+error code and text (``status`` 0: refused before sending, with the code the
+exchange gives that refusal); ``PROVIDER_ORDER_UPDATE`` carries it as REJECTED.
+
+``status`` (``barfinex status``) adds ``health``: per connector market the
+stream counters (messages, reconnects, silences, malformed frames by stream,
+handler errors) and per symbol the book's state and sync counters (gaps,
+resyncs, snapshots).
 """
 from __future__ import annotations
 
@@ -23,9 +34,10 @@ from typing import Any
 
 import msgspec
 
-from barfinex.bus import BadRequest, Refused
+from barfinex.bus import BadRequest, Refused, Rejected
 from barfinex.connectors import create_connector
-from barfinex.model import MarketType, Order, Timeframe, market_topic
+from barfinex.connectors.base.errors import ExchangeError, OrderStatusUnknownError
+from barfinex.model import MarketType, Order, OrderStatus, OrderUpdate, Timeframe, market_topic
 from barfinex.model.codec import from_dict, to_builtins
 from barfinex.runtime import Actor
 
@@ -135,6 +147,30 @@ class Provider(Actor):
         symbol = getattr(event, "symbol", "") or "account"
         self.publish(market_topic(channel, connector, "account", symbol), event)
 
+    # ----------------------------------------------------------------- health
+    def health(self) -> dict[str, Any]:
+        streams: dict[str, dict] = {}
+        for name, conn in self.connectors.items():
+            for market in getattr(conn, "markets", ()):
+                try:
+                    s = conn.session(market).streams
+                except Exception:       # not started yet (the exchange may be down)
+                    continue
+                h = s.health
+                streams[f"{name}.{MARKET_NAMES[market]}"] = {
+                    "connected": bool(getattr(s, "connected", True)), "messages": h.messages,
+                    "reconnects": h.reconnects, "silences": h.silences, "malformed": h.malformed_total,
+                    "malformed_by_stream": dict(h.malformed), "handler_errors": sum(h.handler_errors.values()),
+                    "last_error": h.last_error}
+        books = {}
+        for (name, market, symbol), feed in self.feeds.items():
+            st = feed.sync.stats
+            books[f"{name}.{MARKET_NAMES[market]}.{symbol}"] = {
+                "status": feed.sync.status.name, "gaps": st.gaps, "resyncs": st.resyncs,
+                "snapshots": st.snapshots, "diffs_applied": st.diffs_applied, "rejected": st.rejected,
+                "rejected_trades": feed.rejected_trades, "last_error": feed.sync.last_error}
+        return {"streams": streams, "books": books}
+
     # --------------------------------------------------------------- requests
     def _feed(self, params: dict) -> SymbolFeed:
         try:
@@ -182,17 +218,29 @@ class Provider(Actor):
         self.orders[order.client_order_id] = fut
         topic = market_topic("PROVIDER_ORDER_CREATE", order.connector, MARKET_NAMES[order.market], order.symbol)
         self.publish(topic, order)
+        update_topic = market_topic("PROVIDER_ORDER_UPDATE", order.connector, MARKET_NAMES[order.market],
+                                    order.symbol)
         try:
             update = await conn.session(order.market).orders.place(order)
         except Exception as exc:
+            if isinstance(exc, ExchangeError) and not isinstance(exc, OrderStatusUnknownError):
+                exc = self._rejected(order, exc, update_topic)
             fut.set_exception(exc)
             fut.exception()  # retrieved: the caller gets it from the raise below
-            raise
-        self.publish(market_topic("PROVIDER_ORDER_UPDATE", order.connector, MARKET_NAMES[order.market],
-                                  order.symbol), update)
+            raise exc from None
+        self.publish(update_topic, update)
         result = to_builtins(update)
         fut.set_result(result)
         return result
+
+    def _rejected(self, order: Order, exc: ExchangeError, topic: str) -> Rejected:
+        """The refusal as the caller gets it: the exchange's own code and text
+        in ``detail``; REJECTED on the bus for whoever saw ORDER_CREATE."""
+        self.log.warning("order %s rejected: %s", order.client_order_id, exc)
+        reason = f"{exc.code} {exc.message}" if exc.code is not None else exc.message
+        self.publish(topic, OrderUpdate(order.client_order_id, "", order.connector, order.symbol,
+                                        OrderStatus.REJECTED, 0, 0, order.price_prec, order.qty_prec, reason))
+        return Rejected(str(exc), _exchange_error(exc, order.connector))
 
     async def _rpc_cancel(self, params: dict) -> dict:
         conn = self.connectors.get(params.get("connector", ""))
@@ -200,6 +248,17 @@ class Provider(Actor):
             raise BadRequest("give connector, market, symbol and client_order_id")
         if not conn.ready:
             raise Refused(f"{conn.NAME} is not connected yet")
-        update = await conn.session(_MARKETS[params["market"]]).orders.cancel(params["symbol"],
-                                                                           params["client_order_id"])
+        try:
+            update = await conn.session(_MARKETS[params["market"]]).orders.cancel(params["symbol"],
+                                                                               params["client_order_id"])
+        except ExchangeError as exc:
+            if isinstance(exc, OrderStatusUnknownError):
+                raise
+            raise Rejected(str(exc), _exchange_error(exc, conn.NAME)) from None
         return to_builtins(update)
+
+
+def _exchange_error(exc: ExchangeError, connector: str) -> dict:
+    """The exchange's own error, as the RPC caller gets it in ``detail``."""
+    return {"code": exc.code, "msg": exc.message, "status": exc.status, "endpoint": exc.endpoint,
+            "connector": connector}

@@ -24,6 +24,7 @@ _orderbook = backend.load("orderbook")
 _candles = backend.load("candles")
 
 RECENT_CANDLES = 500
+QUIET_SYMBOL_S = 5.0
 MARKET_NAMES = {MarketType.SPOT: "spot", MarketType.USDM: "usdm", MarketType.COINM: "coinm"}
 
 
@@ -100,11 +101,16 @@ class SymbolFeed:
 
     async def _fetch_snapshot(self) -> None:
         # A snapshot taken before the diff stream is flowing can be newer than
-        # the first diff we will see: wait (bounded) for one to be buffered.
-        for _ in range(50):
-            if self.sync.stats.buffered:
+        # the first diff we will see, and one taken while the stream is down
+        # would make the book VALID with nothing behind it: wait for a diff
+        # held since the resync. Give up waiting after QUIET_SYMBOL_S only
+        # while the streams are up (a symbol that really is quiet).
+        waited = 0.0
+        while not self.sync.holding:
+            if waited >= QUIET_SYMBOL_S and getattr(self.session.streams, "connected", True):
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
+            waited += 0.05
         delay = 0.2
         while True:
             try:

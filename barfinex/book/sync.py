@@ -109,6 +109,11 @@ class BookSync:
         """True when the book may be acted on."""
         return self.status == BookStatus.VALID
 
+    @property
+    def holding(self) -> int:
+        """Diffs buffered now, waiting for a snapshot (0 once VALID)."""
+        return len(self._buffer)
+
     def start(self) -> list[BookEvent]:
         """Ask for the first snapshot (subscribe to the diff stream first)."""
         events: list[BookEvent] = []

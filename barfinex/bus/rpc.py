@@ -38,32 +38,51 @@ class Reply(msgspec.Struct, array_like=True):
     ok: bool
     result: Any = None
     error: str = ""
-    code: str = ""      # machine-readable error class: bad_request, unknown_method, ...
+    code: str = ""      # machine-readable error class: bad_request, unknown_method, rejected, ...
+    detail: Any = None  # structured error body, e.g. the exchange's own {"code", "msg"}
 
 
 class RpcError(RuntimeError):
-    """The server answered with an error."""
+    """The server answered with an error: ``code`` its class, ``detail`` its
+    structured body when the server gave one (e.g. the exchange's own error)."""
 
-    def __init__(self, method: str, code: str, message: str) -> None:
+    def __init__(self, method: str, code: str, message: str, detail: Any = None) -> None:
         super().__init__(f"{method}: {message}")
         self.code = code
+        self.detail = detail
 
 
 class RpcTimeout(TimeoutError):
     """No reply before the deadline, after every retry."""
 
 
-class BadRequest(ValueError):
+class _HandlerError(Exception):
+    code = "error"
+
+    def __init__(self, message: str, detail: Any = None) -> None:
+        super().__init__(message)
+        self.detail = detail    # goes to the caller as RpcError.detail: plain data only
+
+
+class BadRequest(_HandlerError, ValueError):
     """Raise in a handler for a request whose params are wrong (code bad_request)."""
 
     code = "bad_request"
 
 
-class Refused(RuntimeError):
+class Refused(_HandlerError, RuntimeError):
     """Raise in a handler to refuse a valid request for now (code refused), e.g.
     an order while the exchange connection is not ready."""
 
     code = "refused"
+
+
+class Rejected(_HandlerError, RuntimeError):
+    """Raise in a handler when a downstream system refused the request (code
+    rejected), e.g. the exchange refused an order; put its own error body in
+    ``detail``."""
+
+    code = "rejected"
 
 
 _enc = msgspec.msgpack.Encoder()
@@ -170,7 +189,14 @@ class RpcServer:
             code = "bad_request" if isinstance(exc, (BadRequest, ValueError, TypeError, KeyError)) else "error"
         if code == "error":
             log.exception("rpc %s: %s failed", self._name, req.method)
-        return Reply(req.id, req.key, False, error=str(exc) or type(exc).__name__, code=code)
+        detail = exc.detail if isinstance(exc, _HandlerError) else None
+        reply = Reply(req.id, req.key, False, error=str(exc) or type(exc).__name__, code=code, detail=detail)
+        try:
+            _enc.encode(reply)
+        except (TypeError, ValueError):     # a detail that is not plain data must not lose the answer
+            log.warning("rpc %s: %s error detail not encodable, dropped: %r", self._name, req.method, detail)
+            reply.detail = None
+        return reply
 
     async def _complete_async(self, req: Request, awaitable: Awaitable[Any]) -> None:
         try:
@@ -188,7 +214,7 @@ def _request_bytes(method: str, params: Any, key: str, timeout: float) -> tuple[
 
 def _result(method: str, reply: Reply) -> Any:
     if not reply.ok:
-        raise RpcError(method, reply.code, reply.error)
+        raise RpcError(method, reply.code, reply.error, reply.detail)
     return reply.result
 
 

@@ -9,6 +9,18 @@ class MarketType(IntEnum):
     USDM = 2      # USD-margined futures
     COINM = 3     # coin-margined futures
 
+    @property
+    def label(self) -> str:
+        """The name in topics and configs: spot, usdm, coinm."""
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> "MarketType":
+        try:
+            return cls[str(text).strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown market {text!r}; choose one of spot, usdm, coinm") from None
+
 
 class Side(IntEnum):
     BUY = 1

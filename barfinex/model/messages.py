@@ -10,6 +10,8 @@ frame layout itself.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from .enums import (
@@ -245,12 +247,20 @@ class AccountEvent(Message):
 
 
 # ------------------------------------------------------------------- decisions
+@register(45)
+class RuleTerm(Message):
+    """One operand of a rule's condition as it was when the rule fired."""
+    text: str             # as the author wrote it: "ema(close, 20)"
+    value: float
+
+
 @register(40)
 class RuleHit(Message):
     rule: str
     direction: Direction
     weight: float
-    value: float
+    value: float          # the first term's value (the left side of the first comparison)
+    terms: list[RuleTerm] = []
 
 
 @register(41)
@@ -268,6 +278,10 @@ class Signal(Message):
     stop_price: float
     targets: list[float]
     bar_open_ns: int
+    threshold: float = 0.0        # the score the strategy asks for
+    max_score: float = 0.0        # the score if every rule of that direction fired
+    trigger: str = "bar"          # what the evaluation ran on: bar, book, trade
+    strategy_version: str = ""    # hash of the strategy file that produced it
 
 
 @register(42)
@@ -349,3 +363,6 @@ class ActorStatus(Message):
     bad_frames: int
     restarts: int = 0
     detail: str = ""
+    # Actor-specific counters by section, e.g. the Provider's
+    # {"streams": {"binance.usdm": {...}}, "books": {"binance.usdm.BTCUSDT": {...}}}.
+    health: dict[str, Any] = msgspec.field(default_factory=dict)

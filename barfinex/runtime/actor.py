@@ -67,6 +67,11 @@ class Actor:
     async def on_stop(self) -> None:
         """Release what on_start opened. Bounded by the topology's stop timeout."""
 
+    def health(self) -> dict[str, Any]:
+        """Actor-specific counters for ``status`` (``barfinex status`` shows
+        them): ``{section: {name: {counter: value}}}``, plain data only."""
+        return {}
+
     async def on_reload(self) -> str:
         """Re-read configuration; return a line saying what changed."""
         return "nothing to reload"
@@ -266,7 +271,15 @@ class Actor:
         return ActorStatus(
             actor=hb.actor, kind=hb.kind, state=hb.state, pid=hb.pid, host=hb.host,
             uptime_s=hb.uptime_ns / 1e9, heartbeat_age_s=age, msgs_in=hb.msgs_in,
-            msgs_out=hb.msgs_out, gaps=hb.gaps, bad_frames=hb.bad_frames)
+            msgs_out=hb.msgs_out, gaps=hb.gaps, bad_frames=hb.bad_frames, health=self._safe_health())
+
+    def _safe_health(self) -> dict[str, Any]:
+        # A bug in a health() override must not cost the operator the status reply.
+        try:
+            return self.health()
+        except Exception as exc:
+            self.log.exception("health() failed")
+            return {"error": {"health": {"error": f"{type(exc).__name__}: {exc}"}}}
 
     def _cmd_status(self, _params: Any) -> dict:
         return to_builtins(self.status())

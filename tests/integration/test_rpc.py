@@ -7,7 +7,7 @@ import time
 import pytest
 import zmq
 
-from barfinex.bus import RpcClient, RpcError, RpcServer, RpcTimeout
+from barfinex.bus import Rejected, RpcClient, RpcError, RpcServer, RpcTimeout
 from barfinex.bus.rpc import Reply, _dec_reply
 
 pytestmark = pytest.mark.integration
@@ -37,6 +37,8 @@ class ServerThread:
         server = RpcServer(sock, "test")
         server.register("place", self._place)
         server.register("fail", lambda p: (_ for _ in ()).throw(ValueError("qty must be positive")))
+        server.register("reject", lambda p: (_ for _ in ()).throw(
+            Rejected("venue said no", object() if p.get("opaque") else p)))
         self.server = server
         self._ready.set()
         while not self._stop.is_set():
@@ -79,8 +81,17 @@ def test_errors_come_back_with_a_code(endpoint, zctx):
             with pytest.raises(RpcError, match="qty must be positive") as info:
                 client.call("fail", {}, timeout=2)
             assert info.value.code == "bad_request"
-            with pytest.raises(RpcError, match="unknown method 'nope'; this server has: fail, place"):
+            with pytest.raises(RpcError, match="unknown method 'nope'; this server has: fail, place, reject"):
                 client.call("nope", timeout=2)
+            # A structured body travels as detail; one that cannot be encoded is
+            # dropped and the error itself still arrives.
+            with pytest.raises(RpcError, match="venue said no") as info:
+                client.call("reject", {"code": -2010, "msg": "Duplicate order sent."}, timeout=2)
+            assert info.value.code == "rejected"
+            assert info.value.detail == {"code": -2010, "msg": "Duplicate order sent."}
+            with pytest.raises(RpcError, match="venue said no") as info:
+                client.call("reject", {"opaque": True}, timeout=2)
+            assert info.value.code == "rejected" and info.value.detail is None
     finally:
         server.stop()
 

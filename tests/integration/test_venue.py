@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import time
+from decimal import Decimal
 from urllib.parse import urlencode
 
 import httpx
@@ -208,29 +209,41 @@ def test_market_order_walks_levels_with_partial_fill_events(venue):
 
 
 def test_resting_limit_fills_when_the_replay_crosses_it(venue):
-    """A buy at the best bid and a sell at the best ask rest (maker); as the
-    replayed market moves, at least one is filled and its events arrive."""
+    """A buy a tick under the best bid and a sell a tick over the best ask
+    rest (maker); as the replayed market moves, at least one is filled and
+    its events arrive."""
     async def run():
         ws = await _user_stream(venue, MarketType.SPOT)
         try:
-            top = httpx.get(f"{venue.base_url}/api/v3/ticker/bookTicker", params={"symbol": "BTCUSDT"}).json()
-            placed = {}
-            for side, price in (("BUY", top["bidPrice"]), ("SELL", top["askPrice"])):
-                r = await asyncio.to_thread(request, venue, "POST", "/api/v3/order", {
-                    "symbol": "BTCUSDT", "side": side, "type": "LIMIT", "timeInForce": "GTC",
-                    "quantity": "0.001", "price": price, "newClientOrderId": f"rest-{side}"})
-                assert r.status_code == 200, r.text
-                placed[side] = r.json()
-            # The book can move between reading the ticker and placing: an order
-            # that arrives marketable fills as taker at once. Wait for a maker fill.
-            events = await _events(ws, "executionReport", lambda e: e["x"] == "TRADE" and e["m"] is True, 30)
-            return placed, events
+            # The book can move between reading the ticker and the order landing:
+            # a leg that arrives marketable fills as taker at once, and if the
+            # market keeps going that way nothing rests where it will be crossed.
+            # Quote again from a fresh ticker until both legs rest.
+            tick = Decimal("0.01")
+            for attempt in range(5):
+                top = httpx.get(f"{venue.base_url}/api/v3/ticker/bookTicker", params={"symbol": "BTCUSDT"}).json()
+                placed = {}
+                for side, price in (("BUY", str(Decimal(top["bidPrice"]) - tick)),
+                                    ("SELL", str(Decimal(top["askPrice"]) + tick))):
+                    r = await asyncio.to_thread(request, venue, "POST", "/api/v3/order", {
+                        "symbol": "BTCUSDT", "side": side, "type": "LIMIT", "timeInForce": "GTC",
+                        "quantity": "0.001", "price": price, "newClientOrderId": f"rest-{side}-{attempt}"})
+                    assert r.status_code == 200, r.text
+                    placed[side] = r.json()
+                if all(p["status"] == "NEW" for p in placed.values()):
+                    break
+                await asyncio.to_thread(request, venue, "DELETE", "/api/v3/openOrders", {"symbol": "BTCUSDT"})
+            else:
+                pytest.fail("no bracket rested in 5 attempts: the replay moves faster than we quote")
+            ids = {p["clientOrderId"] for p in placed.values()}
+            events = await _events(ws, "executionReport",
+                                   lambda e: e["c"] in ids and e["x"] == "TRADE" and e["m"] is True, 30)
+            return placed, [e for e in events if e["c"] in ids]
         finally:
             await ws.close()
     placed, events = asyncio.run(run())
-    assert all(p["status"] in ("NEW", "PARTIALLY_FILLED", "FILLED") for p in placed.values())
-    # the first order may already fill before the second is placed: the market moves meanwhile
-    assert events[0]["x"] == "NEW" and events[0]["c"] == "rest-BUY"
+    buy = placed["BUY"]["clientOrderId"]
+    assert events[0]["x"] == "NEW" and events[0]["c"] == buy
     fill = events[-1]
     assert fill["x"] == "TRADE" and fill["m"] is True, events
     assert fill["L"] == fill["p"]                      # a maker fills at its own price
@@ -308,3 +321,76 @@ def test_binance_official_connectors_work_against_the_venue(venue):
     with pytest.raises(Exception) as err:
         spot_mod.Spot(api_key=KEY, api_secret="wrong", base_url=venue.base_url).account()
     assert getattr(err.value, "error_code", None) == -1022
+
+
+def test_fault_injection_on_the_wire(venue):
+    """The admin endpoint refuses a bad request with a reason (other paths
+    under it are unknown paths, as on Binance), and each fault is what a
+    client sees on the wire: garbage frames, an update-id gap, a silence with
+    the connection open, a drop with no close frame."""
+    url = f"{venue.base_url}/_venue/fault"
+    for body, why in ((b"{", "body is not JSON"), (b"[]", "body must be a JSON object"),
+                      ({"kind": "flood", "market": "usdm"}, "unknown fault kind 'flood'"),
+                      ({"kind": "drop", "market": "coinm"}, "unknown market 'coinm'"),
+                      ({"kind": "drop", "market": "usdm", "seconds": 1}, "seconds does not apply to drop"),
+                      ({"kind": "skip_diff", "market": "usdm"}, "skip_diff needs a symbol"),
+                      ({"kind": "skip_diff", "market": "usdm", "symbol": "ETHUSDT"}, "no symbol 'ETHUSDT'"),
+                      ({"kind": "garbage", "market": "spot", "count": -1}, "count must be an integer"),
+                      ({"kind": "silence", "market": "spot"}, "silence needs seconds"),
+                      ({"kind": "drop", "market": "usdm", "colour": "red"}, "unknown key(s) colour")):
+        r = httpx.post(url, **({"content": body} if isinstance(body, bytes) else {"json": body}))
+        assert r.status_code == 400 and why in r.json()["error"], (body, r.text)
+    assert httpx.get(url).status_code == 404 and httpx.post(f"{venue.base_url}/_venue/x").status_code == 404
+
+    def stat(name):
+        return venue.call(lambda: getattr(venue.venue.stats, name))
+
+    async def run():
+        stream = f"{ws_base(venue, MarketType.USDM)}/stream?streams=btcusdt@depth@0ms/btcusdt@trade"
+        async with websockets.connect(stream, max_queue=None) as ws:
+            async def next_diff():
+                while (data := json.loads(await asyncio.wait_for(ws.recv(), 10))["data"])["e"] != "depthUpdate":
+                    pass
+                return data
+            prev = (await next_diff())["u"]
+            withheld = stat("fault_withheld_diffs")
+            assert (await asyncio.to_thread(venue.fault, "skip_diff", "usdm", symbol="BTCUSDT"))["pending"] == 1
+            gaps, bad = 0, []
+            for _ in range(200):                          # ~10 s of replay; the gap comes within a few diffs
+                data = await next_diff()
+                gaps += data["pu"] != prev
+                prev = data["u"]
+                if gaps:
+                    break
+            assert stat("fault_withheld_diffs") == withheld + 1
+            await asyncio.to_thread(httpx.post, url, json={"kind": "garbage", "market": "usdm", "count": 3})
+            while len(bad) < 3:
+                raw = await asyncio.wait_for(ws.recv(), 10)
+                try:
+                    data = json.loads(raw)["data"]
+                    if data.get("e") == "depthUpdate":
+                        [float(p) for p, _ in data["b"]]
+                except (ValueError, KeyError):
+                    bad.append(raw)
+            await asyncio.to_thread(venue.fault, "silence", "usdm", seconds=0.6)
+            arrivals, end = [time.monotonic()], time.monotonic() + 1.5
+            while (left := end - time.monotonic()) > 0:
+                try:
+                    await asyncio.wait_for(ws.recv(), left)
+                except asyncio.TimeoutError:
+                    break
+                arrivals.append(time.monotonic())
+            quiet = max(b - a for a, b in zip(arrivals, arrivals[1:] + [end]))
+            assert 0.45 < quiet < 1.2, quiet              # open, quiet, then the stream resumes
+            assert arrivals[-1] > arrivals[0] + 0.6
+            await asyncio.to_thread(venue.fault, "drop", "usdm")
+            with pytest.raises(websockets.ConnectionClosedError) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is None              # no close frame: a network drop
+            return gaps, bad
+    gaps, bad = asyncio.run(run())
+    assert gaps == 1
+    assert bad[0].startswith("\x00") and bad[1].endswith('"E":17231') and "not-a-price" in bad[2]
+    assert stat("fault_garbage_frames") >= 3 and stat("fault_silenced") > 0 and stat("fault_drops") >= 1
+    assert stat("faults") >= 4 and stat("internal_errors") == 0

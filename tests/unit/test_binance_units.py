@@ -179,12 +179,19 @@ def test_stop_market_params_and_local_rejections():
     assert api.order_params(stop)["stopPrice"] == "60000.4"     # a sell stop never fires early: down
     tiny = Order("t1", "binance", MarketType.USDM, "BTCUSDT", Side.BUY, OrderType.LIMIT,
                  qty=1, qty_prec=4, price=6000000, price_prec=2)
-    with pytest.raises(OrderRejectedError, match="below the minimum 0.001"):
+    with pytest.raises(OrderRejectedError, match="below the minimum 0.001") as rej:
         api.order_params(tiny)
+    # Binance's own codes for these refusals; status 0: never sent.
+    assert (rej.value.code, rej.value.status) == (-4003, 0)     # rounds to zero
     small = Order("t2", "binance", MarketType.USDM, "BTCUSDT", Side.BUY, OrderType.LIMIT,
                   qty=1, qty_prec=3, price=6000000, price_prec=2)
-    with pytest.raises(OrderRejectedError, match="notional 60.0 is below the minimum 100.0"):
+    with pytest.raises(OrderRejectedError, match="notional 60.0 is below the minimum 100.0") as rej:
         api.order_params(small)
+    assert rej.value.code == -4164
+    with pytest.raises(OrderRejectedError, match="'ETHUSDT' is not in binance usdm exchangeInfo") as rej:
+        api.order_params(Order("t3", "binance", MarketType.USDM, "ETHUSDT", Side.BUY, OrderType.MARKET,
+                               qty=5, qty_prec=3))
+    assert rej.value.code == -1121
     spot = _orders(MarketType.SPOT, SPOT_BTCUSDT)
     with pytest.raises(OrderRejectedError, match="USD-M order type"):
         spot.order_params(Order("x", "binance", MarketType.SPOT, "BTCUSDT", Side.SELL,

@@ -19,6 +19,7 @@ from .timeframes import TIMEFRAMES
 
 CONNECTOR = "binance"
 MS = 1_000_000
+INVALID_SYMBOL = -1121      # Binance's code for it: the same whether we or the exchange refuse
 
 
 class InstrumentTable:
@@ -196,7 +197,11 @@ class BinanceOrderAPI:
         spending a request.
         """
         endpoint = f"POST {self.rest.paths.order}"
-        inst = self.table.get(order.symbol, endpoint)
+        inst = self.table.by_symbol.get(order.symbol)
+        if inst is None:
+            raise OrderRejectedError(CONNECTOR, endpoint, 0, INVALID_SYMBOL,
+                                     f"Invalid symbol: {order.symbol!r} is not in binance "
+                                     f"{self.market.name.lower()} exchangeInfo")
         qty = round_qty(inst, order.qty, order.qty_prec)
         params: dict[str, Any] = {"symbol": inst.symbol, "side": Side(order.side).name,
                                   "type": ORDER_TYPES[OrderType(order.type)]}

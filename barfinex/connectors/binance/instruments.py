@@ -122,17 +122,28 @@ def round_qty(inst: Instrument, qty: int, qty_prec: int) -> int:
     return value - value % inst.step_size
 
 
+# The codes Binance answers these refusals with, so a caller branches on one
+# code whether the connector or the exchange refused (status 0: never sent).
+SPOT_FILTER_FAILURE = -1013
+USDM_QTY_NOT_POSITIVE = -4003
+USDM_QTY_BELOW_MIN = -4004
+USDM_NOTIONAL_BELOW_MIN = -4164
+
+
 def check_order_size(inst: Instrument, qty: int, price: int, *, endpoint: str) -> None:
     """Refuse locally what Binance would refuse (LOT_SIZE min, notional min); ``price`` 0 skips notional."""
+    spot = inst.market == MarketType.SPOT
     if qty <= 0 or qty < inst.min_qty:
-        raise OrderRejectedError(CONNECTOR, endpoint, 0, None,
+        code = SPOT_FILTER_FAILURE if spot else USDM_QTY_NOT_POSITIVE if qty <= 0 else USDM_QTY_BELOW_MIN
+        raise OrderRejectedError(CONNECTOR, endpoint, 0, code,
                                  f"{inst.symbol}: quantity {format_fixed(qty, inst.qty_prec)} after "
                                  f"rounding to step {format_fixed(inst.step_size, inst.qty_prec)} is "
                                  f"below the minimum {format_fixed(inst.min_qty, inst.qty_prec)}")
     if price and inst.min_notional:
         notional = price * qty // 10 ** inst.qty_prec      # at price_prec
         if notional < inst.min_notional:
-            raise OrderRejectedError(CONNECTOR, endpoint, 0, None,
+            code = SPOT_FILTER_FAILURE if spot else USDM_NOTIONAL_BELOW_MIN
+            raise OrderRejectedError(CONNECTOR, endpoint, 0, code,
                                      f"{inst.symbol}: notional {format_fixed(notional, inst.price_prec)} "
                                      f"is below the minimum {format_fixed(inst.min_notional, inst.price_prec)}")
 

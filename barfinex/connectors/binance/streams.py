@@ -506,6 +506,7 @@ class UserDataStream:
         precisions = self.owner.adapters.precisions
         self._renew.clear()
         renew = asyncio.get_running_loop().create_task(self._renew.wait())
+        recv = None
         try:
             while True:
                 recv = asyncio.get_running_loop().create_task(ws.recv(decode=False))
@@ -535,3 +536,7 @@ class UserDataStream:
                             health.handler_failed(where, "user", exc)
         finally:
             renew.cancel()
+            # Stopped while waiting: a receive left behind would fail when the
+            # socket closes, with nobody to hear it.
+            if recv is not None and not recv.done():
+                recv.cancel()

@@ -53,6 +53,33 @@ as fast; 0 or ``inf`` as fast as the connected clients take it (a client more
 than 2,000 messages behind pauses the replay, one 100,000 behind or stuck for
 10 s is disconnected as a slow consumer).
 
+Faults (tests and operators; the venue's own endpoints live under the reserved
+prefix ``/_venue/``, every other unknown path still answers Binance's 404)::
+
+    POST /_venue/fault  {"kind": K, "market": "spot"|"usdm", "symbol": S?, "count": N?, "seconds": T?}
+    GET  /_venue/stats  the venue's counters (faults included) and each market's replay progress
+
+- ``drop``: abort every WebSocket of the market (market streams and user
+  data), TCP cut with no close frame, as a network drop does.
+- ``skip_diff`` (``symbol``, ``count`` = 1): withhold the next N depth diffs of
+  the symbol from every client; the venue's own book still applies them, so
+  a client sees an update-id gap and its snapshot resync works.
+- ``garbage`` (``symbol``?, ``count`` = 1): send N malformed frames on each of
+  the market's stream connections (of the symbol's streams, if given),
+  cycling: bytes that are not JSON, a trade cut short, a depthUpdate with a
+  non-numeric price.
+- ``silence`` (``seconds``): send no stream message on the market for T
+  seconds, connections left open (what the replay produces meanwhile is not
+  delivered, as from a stalled feed); new connections are silent too.
+
+A bad body gets HTTP 400 ``{"error": "..."}`` naming what is wrong; success
+answers what was done (``{"kind": "drop", "market": "usdm", "connections":
+2}``). In process: ``Venue.inject(kind, market, symbol=, count=, seconds=)`` on
+the venue's loop, or ``VenueThread.fault(...)`` from another thread. Injected
+faults are counted in ``VenueStats`` (``faults``, ``fault_drops``,
+``fault_withheld_diffs``, ``fault_garbage_frames``, ``fault_silenced``). The
+endpoint has no authentication: the venue is a loopback simulator.
+
 Security: signed endpoints need ``X-MBX-APIKEY`` and an HMAC-SHA256
 ``signature`` of the query string + body, plus ``timestamp`` within
 ``recvWindow`` (default 5000 ms, at most 60000) of the venue's wall clock
@@ -71,7 +98,14 @@ Programmatic use::
     with VenueThread(Venue(speed=0)) as v:   # on its own loop in a thread
         httpx.get(v.base_url + "/api/v3/depth?symbol=BTCUSDT")
 
-The CLI: ``barfinex venue --capture FILE... [--speed X] [--loop] [--port N]``
+    with VenueThread(Venue(speed=2, loop=True)) as v:
+        v.fault("skip_diff", "usdm", symbol="BTCUSDT", count=2)
+
+``hold=True`` (``--hold``) keeps each market at the start of its recording
+until a client subscribes to one of its streams (benchmarks that want the
+whole recording, once).
+
+The CLI: ``barfinex venue --capture FILE... [--speed X] [--loop] [--port N] [--hold]``
 (``barfinex.connectors.venue.cli.venue_command``).
 """
 from __future__ import annotations

@@ -32,7 +32,9 @@ PROGRESS_EVERY_S = 10.0
               help="HMAC secret for signed requests [default: barfinex-venue-secret].")
 @click.option("--latency-ms", type=float, default=0.0, show_default=True,
               help="Delay before an order or cancel reaches the paper exchange.")
-def venue_command(captures, speed, loop, port, api_key, api_secret, latency_ms):
+@click.option("--hold", is_flag=True, help="Hold each market at the start of its recording until a client "
+                                            "subscribes to one of its streams (benchmarks, tests).")
+def venue_command(captures, speed, loop, port, api_key, api_secret, latency_ms, hold):
     """Replay captures as a local Binance (REST + WebSocket on one port) and paper-trade against them."""
     if speed < 0 or math.isnan(speed):
         raise click.UsageError("--speed must be >= 0 (0 or inf: as fast as possible)")
@@ -45,7 +47,7 @@ def venue_command(captures, speed, loop, port, api_key, api_secret, latency_ms):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .exchange import ExchangeConfig
     venue = Venue(list(captures) or None, speed=speed, loop=loop, port=port, api_key=api_key,
-                  api_secret=api_secret, exchange=ExchangeConfig(latency_ms=latency_ms))
+                  api_secret=api_secret, exchange=ExchangeConfig(latency_ms=latency_ms), hold=hold)
     try:
         asyncio.run(_serve(venue))
     except CaptureError as exc:
@@ -72,6 +74,8 @@ async def _serve(venue: Venue) -> None:
     click.echo(f"  spot WebSocket  {urls['spot_ws']}   (/ws/<stream>, /stream?streams=...)")
     click.echo(f"  USD-M WebSocket {urls['usdm_ws']}   (/usdm/ws/<stream>, /usdm/stream?streams=...)")
     click.echo(f"  API key {venue.api_key!r}; secret from --api-secret / BARFINEX_VENUE_API_SECRET")
+    click.echo(f"  faults: POST {venue.base_url}/_venue/fault (drop, skip_diff, garbage, silence); "
+               f"counters: GET {venue.base_url}/_venue/stats")
     for feed in venue.feeds.values():
         click.echo(f"  {feed.market.name.lower():5s} {', '.join(feed.symbols)} from "
                    f"{', '.join(p.name for p in feed.files)} ({len(feed.lines):,} messages)")
@@ -101,4 +105,4 @@ def _progress(venue: Venue) -> None:
              for f in venue.feeds.values()]
     click.echo(f"[venue] {'; '.join(parts)}; clients {s.ws_open}; REST {s.rest_requests:,} "
                f"({s.rest_errors} errors, {s.not_found} unknown paths); orders {s.orders}; "
-               f"bad frames {s.ws_bad_frames}")
+               f"bad frames {s.ws_bad_frames}" + (f"; faults injected {s.faults}" if s.faults else ""))

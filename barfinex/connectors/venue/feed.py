@@ -456,8 +456,11 @@ class Feed:
             self.sink.publish(self.market, key, _encode(msg).decode())
 
     async def run(self, sink: Sink, speed: float, loop: bool, listener: Listener | None = None,
-                  ready: asyncio.Event | None = None) -> None:
-        """Play every pass; returns when the capture ends (never with ``loop``)."""
+                  ready: asyncio.Event | None = None, gate: asyncio.Event | None = None) -> None:
+        """Play every pass; returns when the capture ends (never with ``loop``).
+
+        With ``gate``, the first pass waits at its sync point until the gate is
+        set (a client subscribed), so that client sees the recording from its start."""
         self.sink = sink
         paced = speed > 0 and speed != float("inf")
         while True:
@@ -471,6 +474,9 @@ class Feed:
                     if self.live and ready is not None:
                         ready.set()
                     continue
+                if gate is not None:
+                    await gate.wait()
+                    gate = None
                 n += 1
                 if paced:
                     if r0 is None:

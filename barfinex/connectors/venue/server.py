@@ -1,12 +1,14 @@
 """The venue's server: Binance's REST and WebSocket protocol on one aiohttp port.
 
-See the package docstring for the URL layout. Everything runs on one asyncio
-loop: a REST handler runs between two replayed messages, so the depth
-snapshot it serves is exactly the book after the last diff sent.
+See the package docstring for the URL layout and the fault-injection endpoint
+(``/_venue/...``). Everything runs on one asyncio loop: a REST handler runs
+between two replayed messages, so the depth snapshot it serves is exactly the
+book after the last diff sent, and a fault lands between two messages too.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -51,6 +53,14 @@ _encode = msgspec.json.Encoder().encode
 
 NONE, USER_STREAM, SIGNED = 0, 1, 2
 
+ADMIN_PREFIX = "/_venue/"     # the venue's own endpoints; no Binance path starts with it
+FAULT_KINDS = ("drop", "skip_diff", "garbage", "silence")
+_FAULT_KEYS = {"drop": (), "skip_diff": ("symbol", "count"), "garbage": ("symbol", "count"),
+               "silence": ("seconds",)}
+_FAULT_MARKETS = {"spot": MarketType.SPOT, "usdm": MarketType.USDM}
+MAX_FAULT_COUNT = 100_000
+MAX_FAULT_SECONDS = 3600.0
+
 
 def canonical_stream(name: str, market: MarketType) -> str | None:
     """The venue's key for a Binance stream name (symbol lowercased; every
@@ -86,16 +96,24 @@ class VenueStats:
     ws_bad_frames: int = 0       # garbage, binary frames, malformed control requests
     slow_consumers: int = 0      # WebSocket clients dropped for falling too far behind
     orders: int = 0
+    # Injected faults (POST /_venue/fault): requests accepted, then what they did.
+    faults: int = 0
+    fault_drops: int = 0         # WebSocket connections aborted (no close frame)
+    fault_withheld_diffs: int = 0    # depth diffs not sent (skip_diff); the venue's book applied them
+    fault_garbage_frames: int = 0    # malformed frames sent
+    fault_silenced: int = 0      # stream messages not sent during an injected silence
 
 
 class Conn:
     """One WebSocket client: its streams and an outgoing queue drained by a writer task."""
 
-    def __init__(self, ws: web.WebSocketResponse, market: MarketType, combined: bool, peer: str) -> None:
+    def __init__(self, ws: web.WebSocketResponse, market: MarketType, combined: bool, peer: str,
+                 transport: asyncio.BaseTransport | None = None) -> None:
         self.ws = ws
         self.market = market
         self.combined = combined
         self.peer = peer
+        self.transport = transport
         self.names: dict[str, list[str]] = {}      # canonical key -> names as the client wrote them
         self.queue: deque[str] = deque()
         self.wake = asyncio.Event()
@@ -114,6 +132,21 @@ class Conn:
     def reply(self, obj: Any) -> None:
         self.queue.append(_encode(obj).decode())
         self.wake.set()
+
+    def raw(self, text: str) -> None:
+        """Queue a frame exactly as given (injected garbage)."""
+        self.queue.append(text)
+        self.wake.set()
+
+    def abort(self) -> None:
+        """Cut the TCP connection with no close frame, as a network drop does."""
+        self.closed = True
+        self.queue.clear()
+        self.wake.set()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.abort()
+        else:
+            asyncio.ensure_future(self.ws.close(code=1006))
 
     async def writer(self) -> None:
         try:
@@ -135,12 +168,18 @@ class Hub:
         self.stats = stats
         self.subs: dict[tuple[MarketType, str], set[Conn]] = {}
         self.conns: set[Conn] = set()
+        # Injected faults (see Venue.inject): diffs still to withhold per
+        # (market, "<sym>@depth"), and per market the monotonic end of a silence.
+        self.withhold: dict[tuple[MarketType, str], int] = {}
+        self.silent_until: dict[MarketType, float] = {}
+        self.first_client = {m: asyncio.Event() for m in MarketType}   # set on a market's first subscription
 
     def subscribe(self, conn: Conn, name: str, key: str) -> None:
         names = conn.names.setdefault(key, [])
         if name not in names:
             names.append(name)
         self.subs.setdefault((conn.market, key), set()).add(conn)
+        self.first_client[conn.market].set()
 
     def unsubscribe(self, conn: Conn, name: str, key: str) -> None:
         names = conn.names.get(key, [])
@@ -164,10 +203,31 @@ class Hub:
         return (market, key) in self.subs
 
     def publish(self, market: MarketType, key: str, payload: str) -> None:
+        if (self.withhold or self.silent_until) and self._faulted(market, key):
+            return
         for conn in tuple(self.subs.get((market, key), ())):
             conn.send(key, payload)
             if len(conn.queue) > QUEUE_LIMIT:
                 self._slow(conn)
+
+    def _faulted(self, market: MarketType, key: str) -> bool:
+        """True if an injected fault eats this message (it is counted)."""
+        until = self.silent_until.get(market)
+        if until is not None:
+            if time.monotonic() < until:
+                self.stats.fault_silenced += 1
+                return True
+            del self.silent_until[market]
+            log.warning("fault: %s streams resume after the injected silence", market.name.lower())
+        left = self.withhold.get((market, key))
+        if left:
+            if left == 1:
+                del self.withhold[(market, key)]
+            else:
+                self.withhold[(market, key)] = left - 1
+            self.stats.fault_withheld_diffs += 1
+            return True
+        return False
 
     def _slow(self, conn: Conn) -> None:
         self.stats.slow_consumers += 1
@@ -199,14 +259,16 @@ class Venue:
 
     ``Venue(captures=None, speed=1.0, loop=False, port=0)``; ``await start()``
     returns the bound port, ``await stop()`` shuts down. With no captures it
-    plays the shipped real data (spot and USD-M BTCUSDT). See the package
+    plays the shipped real data (spot and USD-M BTCUSDT). ``hold=True`` keeps
+    each market at the start of its recording until a client subscribes to
+    one of its streams. ``inject()`` injects a fault. See the package
     docstring for URLs, keys and semantics.
     """
 
     def __init__(self, captures: Iterable[str | Path] | None = None, *, speed: float = 1.0, loop: bool = False,
                  port: int = 0, host: str = "127.0.0.1", api_key: str = DEFAULT_API_KEY,
                  api_secret: str = DEFAULT_API_SECRET, exchange: ExchangeConfig | None = None,
-                 defaults: dict[MarketType, MarketDefaults] | None = None) -> None:
+                 defaults: dict[MarketType, MarketDefaults] | None = None, hold: bool = False) -> None:
         if captures is None:
             from barfinex import datasets
             captures = [*datasets.SPOT_BTCUSDT, *datasets.USDM_BTCUSDT]
@@ -215,6 +277,7 @@ class Venue:
             raise ValueError("speed must be >= 0 (0 or inf: as fast as possible)")
         self.speed = float(speed)
         self.loop = loop
+        self.hold = hold
         self.host = host
         self.port = port
         self.api_key = api_key
@@ -231,6 +294,8 @@ class Venue:
         self._tasks: list[asyncio.Task] = []
         self.replay_done = asyncio.Event()
         self._routes = self._route_table()
+        self._admin_routes = {("POST", ADMIN_PREFIX + "fault"): self._admin_fault,
+                              ("GET", ADMIN_PREFIX + "stats"): self._admin_stats}
 
     # -- lifecycle --
 
@@ -256,7 +321,8 @@ class Venue:
 
     async def _play(self, feed: Feed, ready: asyncio.Event) -> None:
         try:
-            await feed.run(self.hub, self.speed, self.loop, self.exchange, ready)
+            gate = self.hub.first_client[feed.market] if self.hold else None
+            await feed.run(self.hub, self.speed, self.loop, self.exchange, ready, gate)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -291,6 +357,137 @@ class Venue:
         """What to configure in a client: REST base and the two WebSocket bases."""
         return {"rest": self.base_url, "spot_ws": f"ws://{self.host}:{self.port}",
                 "usdm_ws": f"ws://{self.host}:{self.port}/usdm"}
+
+    # -- injected faults --
+
+    def inject(self, kind: str, market: str | MarketType, *, symbol: str | None = None, count: int | None = None,
+               seconds: float | None = None) -> dict:
+        """Inject a fault into the live streams of ``market`` (call on the venue's loop).
+
+        ``drop``: abort every WebSocket of the market (no close frame).
+        ``skip_diff``: withhold the next ``count`` depth diffs of ``symbol``.
+        ``garbage``: send ``count`` malformed frames on each stream connection
+        of the market (of ``symbol``'s streams, if given). ``silence``: send no
+        stream message on the market for ``seconds``, connections left open.
+        Returns what was done; ``ValueError`` names what is wrong with the request.
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; choose from {', '.join(FAULT_KINDS)}")
+        if not isinstance(market, MarketType):
+            if market not in _FAULT_MARKETS:
+                raise ValueError(f"unknown market {market!r}; choose from {', '.join(_FAULT_MARKETS)}")
+            market = _FAULT_MARKETS[market]
+        feed = self.feeds.get(market)
+        if feed is None:
+            raise ValueError(f"{market.name.lower()} is not replayed here (captures: "
+                             f"{', '.join(p.name for p in self.captures)})")
+        given = {k for k, v in (("symbol", symbol), ("count", count), ("seconds", seconds)) if v is not None}
+        extra = given - set(_FAULT_KEYS[kind])
+        if extra:
+            raise ValueError(f"{', '.join(sorted(extra))} does not apply to {kind} "
+                             f"(it takes: {', '.join(_FAULT_KEYS[kind]) or 'market only'})")
+        sym = None
+        if symbol is not None:
+            sym = feed.get(symbol.upper() if isinstance(symbol, str) else symbol)
+            if sym is None:
+                raise ValueError(f"no symbol {symbol!r} in the {market.name.lower()} replay "
+                                 f"(it has: {', '.join(feed.symbols)})")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int)
+                                  or not 1 <= count <= MAX_FAULT_COUNT):
+            raise ValueError(f"count must be an integer within 1..{MAX_FAULT_COUNT}, got {count!r}")
+        name = market.name.lower()
+        out: dict[str, Any] = {"kind": kind, "market": name}
+        if kind == "drop":
+            conns = [c for c in self.hub.conns if c.market == market and not c.closed]
+            for conn in conns:
+                self.hub.drop(conn)
+                conn.abort()
+            self.stats.fault_drops += len(conns)
+            out["connections"] = len(conns)
+        elif kind == "skip_diff":
+            if sym is None:
+                raise ValueError("skip_diff needs a symbol")
+            if not sym.has_depth:
+                raise ValueError(f"{sym.symbol} has no depth diffs in the {name} replay")
+            key = (market, f"{sym.lower}@depth")
+            self.hub.withhold[key] = self.hub.withhold.get(key, 0) + (count or 1)
+            out.update(symbol=sym.symbol, pending=self.hub.withhold[key])
+        elif kind == "garbage":
+            sent = self._send_garbage(market, sym, count or 1)
+            self.stats.fault_garbage_frames += sent
+            out.update(frames=sent, symbol=sym.symbol if sym else None)
+        else:
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+                    or not 0 < seconds <= MAX_FAULT_SECONDS:
+                raise ValueError(f"silence needs seconds within (0, {MAX_FAULT_SECONDS:g}], got {seconds!r}")
+            self.hub.silent_until[market] = time.monotonic() + float(seconds)
+            out["seconds"] = float(seconds)
+        self.stats.faults += 1
+        log.warning("fault injected: %s", " ".join(f"{k}={v}" for k, v in out.items() if v is not None))
+        return out
+
+    def _send_garbage(self, market: MarketType, sym: SymbolState | None, count: int) -> int:
+        """Queue ``count`` malformed frames on each stream connection of ``market``,
+        cycling through the three ways a feed goes bad: bytes that are not JSON
+        (no stream named), a trade cut short (on the trade stream, if the
+        connection has one), and a well-formed depthUpdate with a non-numeric
+        price (on the depth stream, if it has one)."""
+        sent = 0
+        prefix = f"{sym.lower}@" if sym else ""
+        feed = self.feeds[market]
+        for conn in list(self.hub.conns):
+            if conn.market != market or conn.closed:
+                continue
+            keys = [k for k in conn.names if k.startswith(prefix)]
+            if not keys:
+                continue
+            trade = next((k for k in keys if k.endswith("@trade")), keys[0])
+            depth = next((k for k in keys if k.endswith("@depth")), keys[0])
+            for i in range(count):
+                which = i % 3
+                if which == 0:
+                    frame = "\x00\x01 garbage: not JSON {{"
+                elif which == 1:
+                    cut = '{"e":"trade","E":17231'
+                    frame = f'{{"stream":"{conn.names[trade][0]}","data":{cut}' if conn.combined else cut
+                else:
+                    s = feed.symbols.get(depth.partition("@")[0].upper())
+                    u = (s.book.last_update_id if s else 0) + 1
+                    data = _encode({"e": "depthUpdate", "E": s.clock_ms if s else 0, "s": s.symbol if s else "?",
+                                    "U": u, "u": u, "pu": u - 1, "b": [["not-a-price", "1.000"]],
+                                    "a": []}).decode()
+                    frame = f'{{"stream":"{conn.names[depth][0]}","data":{data}}}' if conn.combined else data
+                conn.raw(frame)
+                sent += 1
+        return sent
+
+    async def _admin_fault(self, request: web.Request) -> web.Response:
+        """POST /_venue/fault {"kind", "market", "symbol"?, "count"?, "seconds"?}."""
+        try:
+            body = json.loads(await request.read() or b"null")
+        except ValueError as exc:
+            return _admin_error(f"body is not JSON: {exc}")
+        if not isinstance(body, dict):
+            return _admin_error('body must be a JSON object like {"kind": "drop", "market": "usdm"}')
+        unknown = sorted(set(body) - {"kind", "market", "symbol", "count", "seconds"})
+        if unknown:
+            return _admin_error(f"unknown key(s) {', '.join(unknown)}; keys: kind, market, symbol, count, seconds")
+        if "kind" not in body or "market" not in body:
+            return _admin_error(f"kind and market are required; kinds: {', '.join(FAULT_KINDS)}; "
+                                f"markets: {', '.join(_FAULT_MARKETS)}")
+        try:
+            done = self.inject(body["kind"], body["market"], symbol=body.get("symbol"), count=body.get("count"),
+                               seconds=body.get("seconds"))
+        except (ValueError, TypeError) as exc:
+            return _admin_error(str(exc))
+        return web.json_response(done, dumps=_dumps)
+
+    async def _admin_stats(self, request: web.Request) -> web.Response:
+        """GET /_venue/stats: the venue's counters and each market's replay progress."""
+        feeds = {m.name.lower(): {**dataclasses.asdict(f.stats), "pass": f.loop_index + 1,
+                                  "symbols": list(f.symbols)} for m, f in self.feeds.items()}
+        return web.json_response({"venue": dataclasses.asdict(self.stats), "feeds": feeds,
+                                  "replay_done": self.replay_done.is_set()}, dumps=_dumps)
 
     # -- user data --
 
@@ -350,6 +547,10 @@ class Venue:
             if request.headers.get("Upgrade", "").lower() == "websocket":
                 return await self._websocket(request, market, ws_path)
         route = self._routes.get((request.method, path))
+        if route is None and path.startswith(ADMIN_PREFIX):
+            admin = self._admin_routes.get((request.method, path))
+            if admin is not None:
+                return await admin(request)
         if route is None:
             self.stats.not_found += 1
             return web.Response(status=404, text=_NOT_FOUND_HTML, content_type="text/html")
@@ -782,7 +983,7 @@ class Venue:
         ws = web.WebSocketResponse(heartbeat=180.0, max_msg_size=64 * 1024)
         await ws.prepare(request)
         peer = request.remote or "?"
-        conn = Conn(ws, market, combined, peer)
+        conn = Conn(ws, market, combined, peer, request.transport)
         self.hub.conns.add(conn)
         self.stats.ws_connections += 1
         self.stats.ws_open += 1
@@ -887,6 +1088,10 @@ def _dumps(obj: Any) -> str:
     return _encode(obj).decode()
 
 
+def _admin_error(text: str) -> web.Response:
+    return web.json_response({"error": text}, status=400, dumps=_dumps)
+
+
 def _without_signature(raw: str) -> str:
     return "&".join(p for p in raw.split("&") if p and not p.startswith("signature="))
 
@@ -935,6 +1140,10 @@ class VenueThread:
         async def run():
             return fn()
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def fault(self, kind: str, market: str, **kw) -> dict:
+        """``Venue.inject`` on the venue's loop: ``v.fault("skip_diff", "usdm", symbol="BTCUSDT", count=2)``."""
+        return self.call(lambda: self.venue.inject(kind, market, **kw))
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._thread.is_alive():

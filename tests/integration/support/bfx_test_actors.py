@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from barfinex.model import Trade, MarketType, Side
+from barfinex.model import MarketType, RiskEvent, RiskSeverity, Side, Trade, actor_topic
 from barfinex.runtime import Actor
 
 
@@ -70,3 +70,19 @@ class SlowStop(Actor):
     async def on_stop(self) -> None:
         import asyncio
         await asyncio.sleep(float(os.environ.get("SLOW_STOP_S", "30")))
+
+
+class KillSwitch(Actor):
+    """An Inspector stand-in: control method `kill` {scope, engaged} publishes
+    INSPECTOR_RISK_KILL_SWITCH as the Inspector does."""
+
+    KIND = "INSPECTOR"
+
+    async def on_start(self) -> None:
+        self.rpc.register("kill", self._kill)
+
+    def _kill(self, params: dict) -> str:
+        kind = "engaged" if params["engaged"] else "released"
+        self.publish(actor_topic("INSPECTOR_RISK_KILL_SWITCH", self.name),
+                     RiskEvent(kind, RiskSeverity.KILL, params["scope"], params.get("message", "test")))
+        return kind
