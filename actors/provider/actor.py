@@ -41,7 +41,7 @@ from barfinex.model import MarketType, Order, OrderStatus, OrderUpdate, Timefram
 from barfinex.model.codec import from_dict, to_builtins
 from barfinex.runtime import Actor
 
-from .feed import MARKET_NAMES, SymbolFeed
+from .feed import SymbolFeed
 
 _MARKETS = {"spot": MarketType.SPOT, "usdm": MarketType.USDM, "futures": MarketType.USDM,
             "coinm": MarketType.COINM}
@@ -123,7 +123,7 @@ class Provider(Actor):
             except Exception as exc:  # no credentials: market data still flows, orders will be refused
                 self.log.warning("%s %s: no account stream (%s); fills will not be reported", name,
                                  market_name, exc)
-        self.log.info("%s ready: %s", name, ", ".join(f"{MARKET_NAMES[m]}:{s}" for (n, m, s) in self.feeds if n == name))
+        self.log.info("%s ready: %s", name, ", ".join(f"{m.label}:{s}" for (n, m, s) in self.feeds if n == name))
 
     def _on_connection(self, event) -> None:
         if event.connection == "user":
@@ -157,7 +157,7 @@ class Provider(Actor):
                 except Exception:       # not started yet (the exchange may be down)
                     continue
                 h = s.health
-                streams[f"{name}.{MARKET_NAMES[market]}"] = {
+                streams[f"{name}.{market.label}"] = {
                     "connected": bool(getattr(s, "connected", True)), "messages": h.messages,
                     "reconnects": h.reconnects, "silences": h.silences, "malformed": h.malformed_total,
                     "malformed_by_stream": dict(h.malformed), "handler_errors": sum(h.handler_errors.values()),
@@ -165,7 +165,7 @@ class Provider(Actor):
         books = {}
         for (name, market, symbol), feed in self.feeds.items():
             st = feed.sync.stats
-            books[f"{name}.{MARKET_NAMES[market]}.{symbol}"] = {
+            books[f"{name}.{market.label}.{symbol}"] = {
                 "status": feed.sync.status.name, "gaps": st.gaps, "resyncs": st.resyncs,
                 "snapshots": st.snapshots, "diffs_applied": st.diffs_applied, "rejected": st.rejected,
                 "rejected_trades": feed.rejected_trades, "last_error": feed.sync.last_error}
@@ -180,7 +180,7 @@ class Provider(Actor):
         feed = self.feeds.get(key)
         if feed is None:
             raise BadRequest(f"no feed for {params['connector']} {params['market']} {params['symbol']}; "
-                             f"this provider has: {', '.join(f'{n} {MARKET_NAMES[m]} {s}' for n, m, s in self.feeds)}")
+                             f"this provider has: {', '.join(f'{n} {m.label} {s}' for n, m, s in self.feeds)}")
         return feed
 
     def _rpc_book(self, params: dict) -> dict:
@@ -212,13 +212,13 @@ class Provider(Actor):
             raise Refused(f"{order.connector} is not connected yet; the order was not sent")
         if (order.connector, order.market) not in self.account_up:
             # Never send an order whose fills we could not see.
-            raise Refused(f"{order.connector} {MARKET_NAMES[order.market]} user data stream is not "
+            raise Refused(f"{order.connector} {order.market.label} user data stream is not "
                           f"connected (fills could not be reported); the order was not sent")
         fut = asyncio.get_running_loop().create_future()
         self.orders[order.client_order_id] = fut
-        topic = market_topic("PROVIDER_ORDER_CREATE", order.connector, MARKET_NAMES[order.market], order.symbol)
+        topic = market_topic("PROVIDER_ORDER_CREATE", order.connector, order.market.label, order.symbol)
         self.publish(topic, order)
-        update_topic = market_topic("PROVIDER_ORDER_UPDATE", order.connector, MARKET_NAMES[order.market],
+        update_topic = market_topic("PROVIDER_ORDER_UPDATE", order.connector, order.market.label,
                                     order.symbol)
         try:
             update = await conn.session(order.market).orders.place(order)

@@ -15,7 +15,7 @@ from collections import deque
 from barfinex import backend
 from barfinex.book.sync import SNAPSHOT_NEEDED, STATUS_CHANGED, BookEvent, BookSync
 from barfinex.model import (
-    BookState, BookStatus, Candle, Instrument, InstrumentPrice, MarketType, Side, TopOfBook, Trade,
+    BookState, BookStatus, Candle, Instrument, InstrumentPrice, Side, TopOfBook, Trade,
     market_topic,
 )
 
@@ -25,7 +25,6 @@ _candles = backend.load("candles")
 
 RECENT_CANDLES = 500
 QUIET_SYMBOL_S = 5.0
-MARKET_NAMES = {MarketType.SPOT: "spot", MarketType.USDM: "usdm", MarketType.COINM: "coinm"}
 
 
 class SymbolFeed:
@@ -36,7 +35,7 @@ class SymbolFeed:
         self.instrument = instrument
         self.market = instrument.market
         self.symbol = instrument.symbol
-        m = MARKET_NAMES[self.market]
+        m = self.market.label
         self.topics = {name: market_topic(f"PROVIDER_MARKETDATA_{name}", connector, m, self.symbol)
                        for name in ("TRADE", "ORDERBOOK", "CANDLE", "BOOK_STATE")}
         self.topics["PRICES"] = market_topic("PROVIDER_INSTRUMENT_PRICES", connector, m, self.symbol)
@@ -129,7 +128,7 @@ class SymbolFeed:
     def book_snapshot(self, depth: int) -> dict:
         """The book as of the last ORDERBOOK event, stamped with that event's seq."""
         bids, asks = self.book.top(depth)
-        return {"connector": self.connector, "market": MARKET_NAMES[self.market], "symbol": self.symbol,
+        return {"connector": self.connector, "market": self.market.label, "symbol": self.symbol,
                 "status": self.sync.status.name, "last_update_id": self.book.last_update_id,
                 "bus_seq": self.provider.publisher.last_seq(self.topics["ORDERBOOK"]),
                 "price_prec": self.instrument.price_prec, "qty_prec": self.instrument.qty_prec,

@@ -207,17 +207,19 @@ cdef class ROC(Indicator):
     cdef void step_c(self, const double* x, double* y) noexcept nogil
     cpdef void reset(self) noexcept
 
-cdef class Highest(Indicator):
+# Highest and Lowest: one rolling extreme, the direction fixed by the subclass.
+cdef class _Extreme(Indicator):
     cdef readonly int n
+    cdef bint maximum
     cdef MonoQ q
     cdef void step_c(self, const double* x, double* y) noexcept nogil
     cpdef void reset(self) noexcept
 
-cdef class Lowest(Indicator):
-    cdef readonly int n
-    cdef MonoQ q
-    cdef void step_c(self, const double* x, double* y) noexcept nogil
-    cpdef void reset(self) noexcept
+cdef class Highest(_Extreme):
+    pass
+
+cdef class Lowest(_Extreme):
+    pass
 
 cdef class StDev(Indicator):
     cdef readonly int n

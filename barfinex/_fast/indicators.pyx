@@ -788,60 +788,41 @@ cdef class StDev(Indicator):
 
 # ---------------------------------------------------------------- ranges
 
-cdef class Highest(Indicator):
+cdef class _Extreme(Indicator):
+    """The highest (Highest) or lowest (Lowest) of the last n values."""
+
+    def __cinit__(self, n):
+        self.maximum = type(self) is Highest
+        self.n = check_params(type(self).__name__, n=n)["n"]
+        mq_init(&self.q, self.n)
+
+    def __dealloc__(self):
+        free(self.q.val)
+        free(self.q.idx)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(n={self.n})"
+
+    cdef void step_c(self, const double* x, double* y) noexcept nogil:
+        cdef double v
+        if not _all_finite(x, 1):
+            y[0] = NAN
+            return
+        self.count += 1
+        v = mq_push(&self.q, x[0], self.count, self.maximum)
+        y[0] = v if self.count >= self.n else NAN
+
+    cpdef void reset(self) noexcept:
+        self.count = 0
+        mq_clear(&self.q)
+
+
+cdef class Highest(_Extreme):
     """Highest of the last n values."""
 
-    def __cinit__(self, n):
-        self.n = check_params("Highest", n=n)["n"]
-        mq_init(&self.q, self.n)
 
-    def __dealloc__(self):
-        free(self.q.val)
-        free(self.q.idx)
-
-    def __repr__(self):
-        return f"Highest(n={self.n})"
-
-    cdef void step_c(self, const double* x, double* y) noexcept nogil:
-        cdef double v
-        if not _all_finite(x, 1):
-            y[0] = NAN
-            return
-        self.count += 1
-        v = mq_push(&self.q, x[0], self.count, True)
-        y[0] = v if self.count >= self.n else NAN
-
-    cpdef void reset(self) noexcept:
-        self.count = 0
-        mq_clear(&self.q)
-
-
-cdef class Lowest(Indicator):
+cdef class Lowest(_Extreme):
     """Lowest of the last n values."""
-
-    def __cinit__(self, n):
-        self.n = check_params("Lowest", n=n)["n"]
-        mq_init(&self.q, self.n)
-
-    def __dealloc__(self):
-        free(self.q.val)
-        free(self.q.idx)
-
-    def __repr__(self):
-        return f"Lowest(n={self.n})"
-
-    cdef void step_c(self, const double* x, double* y) noexcept nogil:
-        cdef double v
-        if not _all_finite(x, 1):
-            y[0] = NAN
-            return
-        self.count += 1
-        v = mq_push(&self.q, x[0], self.count, False)
-        y[0] = v if self.count >= self.n else NAN
-
-    cpdef void reset(self) noexcept:
-        self.count = 0
-        mq_clear(&self.q)
 
 
 cdef class Donchian(Indicator):

@@ -575,42 +575,35 @@ class StDev(Indicator):
 
 # ---------------------------------------------------------------- ranges
 
-class Highest(Indicator):
+class _Extreme(Indicator):
+    """The highest (Highest) or lowest (Lowest) of the last n values."""
+
+    _maximum = True
+
+    def __init__(self, n):
+        self.n = check_params(type(self).__name__, n=n)["n"]
+        self._q = _MonoQ(self.n, self._maximum)
+        super().__init__()
+
+    def __repr__(self):
+        return f"{type(self).__name__}(n={self.n})"
+
+    def _step(self, v):
+        v = self._q.push(v, self.count)
+        return v if self.count >= self.n else NAN
+
+    def _clear(self):
+        self._q.clear()
+
+
+class Highest(_Extreme):
     """Highest of the last n values."""
 
-    def __init__(self, n):
-        self.n = check_params("Highest", n=n)["n"]
-        self._q = _MonoQ(self.n, True)
-        super().__init__()
 
-    def __repr__(self):
-        return f"Highest(n={self.n})"
-
-    def _step(self, v):
-        v = self._q.push(v, self.count)
-        return v if self.count >= self.n else NAN
-
-    def _clear(self):
-        self._q.clear()
-
-
-class Lowest(Indicator):
+class Lowest(_Extreme):
     """Lowest of the last n values."""
 
-    def __init__(self, n):
-        self.n = check_params("Lowest", n=n)["n"]
-        self._q = _MonoQ(self.n, False)
-        super().__init__()
-
-    def __repr__(self):
-        return f"Lowest(n={self.n})"
-
-    def _step(self, v):
-        v = self._q.push(v, self.count)
-        return v if self.count >= self.n else NAN
-
-    def _clear(self):
-        self._q.clear()
+    _maximum = False
 
 
 class Donchian(Indicator):

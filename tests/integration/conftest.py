@@ -232,10 +232,12 @@ class Desk:
     Binance connector) under ``barfinex up``, real processes and sockets, with
     a BusRecorder on the Provider's PUB socket. ``with Desk(run_dir, env) as d``."""
 
-    def __init__(self, run_dir: Path, env: dict, *, speed: float = 4.0, options: dict | None = None) -> None:
+    def __init__(self, run_dir: Path, env: dict, *, speed: float = 4.0, options: dict | None = None,
+                 venue: dict | None = None) -> None:
         port = free_port()
         self.venue_url = f"http://127.0.0.1:{port}"
-        (run_dir / "venue.yaml").write_text(yaml.safe_dump({"port": port, "speed": speed, "loop": True}))
+        (run_dir / "venue.yaml").write_text(yaml.safe_dump({"port": port, "speed": speed, "loop": True,
+                                                            **(venue or {})}))
         (run_dir / "provider.yaml").write_text(yaml.safe_dump({
             "connectors": {"binance": {"options": {"venue": self.venue_url, "markets": ["spot", "usdm"],
                                                    **(options or {})},
