@@ -43,6 +43,13 @@ from barfinex.runtime import Actor
 
 from .feed import SymbolFeed
 
+# An order whose fate the exchange did not tell: ask again this many times,
+# waiting 0.2 s, 0.4 s, ... between (about 6 s in all).
+UNKNOWN_ATTEMPTS = 5
+UNKNOWN_FIRST_DELAY_S = 0.2
+ORDER_DOES_NOT_EXIST = -2013
+DUPLICATE_ORDER = (-2010, -4116)     # spot "Duplicate order sent.", futures "ClientOrderId is duplicated."
+
 _MARKETS = {"spot": MarketType.SPOT, "usdm": MarketType.USDM, "futures": MarketType.USDM,
             "coinm": MarketType.COINM}
 
@@ -68,6 +75,7 @@ class Provider(Actor):
         self.connectors: dict[str, Any] = {}
         self.feeds: dict[tuple[str, MarketType, str], SymbolFeed] = {}
         self.orders: dict[str, asyncio.Future] = {}    # client_order_id -> result
+        self.counters = {"orders_unknown": 0, "orders_resent": 0}   # placements the exchange left unanswered
         self.account_up: set[tuple[str, MarketType]] = set()   # user data streams connected
         for name, ccfg in cfg.connectors.items():
             conn = create_connector(name, ccfg.options, on_connection=self._on_connection)
@@ -169,7 +177,7 @@ class Provider(Actor):
                 "status": feed.sync.status.name, "gaps": st.gaps, "resyncs": st.resyncs,
                 "snapshots": st.snapshots, "diffs_applied": st.diffs_applied, "rejected": st.rejected,
                 "rejected_trades": feed.rejected_trades, "last_error": feed.sync.last_error}
-        return {"streams": streams, "books": books}
+        return {"streams": streams, "books": books, "orders": {"placement": dict(self.counters)}}
 
     # --------------------------------------------------------------- requests
     def _feed(self, params: dict) -> SymbolFeed:
@@ -221,10 +229,16 @@ class Provider(Actor):
         update_topic = market_topic("PROVIDER_ORDER_UPDATE", order.connector, order.market.label,
                                     order.symbol)
         try:
-            update = await conn.session(order.market).orders.place(order)
+            try:
+                update = await conn.session(order.market).orders.place(order)
+            except OrderStatusUnknownError as unknown:
+                update = await self._resolve_unknown(conn, order, unknown)
         except Exception as exc:
             if isinstance(exc, ExchangeError) and not isinstance(exc, OrderStatusUnknownError):
                 exc = self._rejected(order, exc, update_topic)
+            if isinstance(exc, OrderStatusUnknownError):
+                # Still unknown: a retry with this id must ask the exchange again, not replay this answer.
+                self.orders.pop(order.client_order_id, None)
             fut.set_exception(exc)
             fut.exception()  # retrieved: the caller gets it from the raise below
             raise exc from None
@@ -232,6 +246,39 @@ class Provider(Actor):
         result = to_builtins(update)
         fut.set_result(result)
         return result
+
+    async def _resolve_unknown(self, conn, order: Order, unknown: OrderStatusUnknownError) -> OrderUpdate:
+        """The exchange did not say whether it took the order (a timeout, a 5xx).
+        Ask it by client order id; if it has no such order, send it again with
+        the same id (the exchange refuses a duplicate). Never two orders."""
+        orders = conn.session(order.market).orders
+        self.counters["orders_unknown"] += 1
+        self.log.warning("order %s: %s; asking the exchange by client order id", order.client_order_id, unknown)
+        delay = UNKNOWN_FIRST_DELAY_S
+        for _ in range(UNKNOWN_ATTEMPTS):
+            await asyncio.sleep(delay)
+            delay *= 2
+            try:
+                update = await orders.query(order.symbol, order.client_order_id)
+                self.log.info("order %s was placed (%s)", order.client_order_id, update.status.name)
+                return update
+            except OrderStatusUnknownError:
+                continue
+            except ExchangeError as exc:
+                if exc.code != ORDER_DOES_NOT_EXIST:
+                    if exc.status == 0 or exc.status >= 500:
+                        continue            # the exchange is still unsure or unreachable: ask again
+                    raise
+            try:
+                self.counters["orders_resent"] += 1
+                return await orders.place(order)
+            except OrderStatusUnknownError:
+                continue
+            except ExchangeError as exc:
+                if exc.code not in DUPLICATE_ORDER:
+                    raise
+                # the first one did land after all: the next query finds it
+        raise unknown
 
     def _rejected(self, order: Order, exc: ExchangeError, topic: str) -> Rejected:
         """The refusal as the caller gets it: the exchange's own code and text

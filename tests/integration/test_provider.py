@@ -184,6 +184,32 @@ def test_bad_order_gets_the_exchanges_error_shape(desk, futures):
     assert desk.call("status")["state"] == "RUNNING"
 
 
+@pytest.mark.parametrize("fault", ["order_lost", "order_failed"])
+def test_an_unanswered_order_is_resolved_by_client_order_id_never_doubled(desk, futures, fault):
+    """The exchange answers 503 ("status unknown"): the order went through
+    (order_lost) or not (order_failed). The Provider asks the exchange by
+    client order id and, only if it has none, sends it again with the same id:
+    the caller gets the order's real state and the venue holds it exactly once."""
+    def position() -> float:
+        return sum(float(p["positionAmt"]) for p in futures.get_position_risk(symbol="BTCUSDT"))
+    wait_for(lambda: place(desk.ctl, order(f"probe-{fault}")), 30, "the Provider to take orders")
+    wait_for(lambda: futures.query_order(symbol="BTCUSDT", origClientOrderId=f"probe-{fault}")["status"]
+             == "FILLED", 10, "the probe to fill")
+    before = position()
+    counters = desk.health()["orders"]["placement"]
+    desk.fault(fault, "usdm")
+    cid = f"unknown-{fault}"
+    reply = desk.call("order.place", order(cid), timeout=15)
+    assert reply["client_order_id"] == cid and reply["status"] in ("NEW", "FILLED"), reply
+    assert futures.query_order(symbol="BTCUSDT", origClientOrderId=cid)["origQty"] == "0.010"
+    assert wait_for(lambda: round(position() - before, 3) == 0.01, 10, "the position")   # once, not twice
+    after = desk.health()["orders"]["placement"]
+    assert after["orders_unknown"] == counters["orders_unknown"] + 1
+    assert after["orders_resent"] == counters["orders_resent"] + (fault == "order_failed")
+    stats = httpx.get(f"{desk.venue_url}/_venue/stats").json()["venue"]
+    assert stats[f"fault_{fault.replace('order_', 'orders_')}"] >= 1
+
+
 def test_bad_provider_config_names_file_and_line(topology, run_dir, env):
     (run_dir / "provider.yaml").write_text("connectors: {}\ncandels: [1m]\n")
     path = topology({"provider": {"class": "actors.provider:Provider", "config": "provider.yaml"}})

@@ -71,6 +71,11 @@ prefix ``/_venue/``, every other unknown path still answers Binance's 404)::
 - ``silence`` (``seconds``): send no stream message on the market for T
   seconds, connections left open (what the replay produces meanwhile is not
   delivered, as from a stalled feed); new connections are silent too.
+- ``order_lost`` (``count`` = 1): the next N orders on the market are placed
+  but answered HTTP 503 ``{"code": -1001, ...}``, as when Binance's answer is
+  lost ("execution status unknown"): a client must ask by client order id.
+- ``order_failed`` (``count`` = 1): the next N orders are answered 503 and
+  not placed.
 
 A bad body gets HTTP 400 ``{"error": "..."}`` naming what is wrong; success
 answers what was done (``{"kind": "drop", "market": "usdm", "connections":

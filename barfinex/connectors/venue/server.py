@@ -54,9 +54,12 @@ _encode = msgspec.json.Encoder().encode
 NONE, USER_STREAM, SIGNED = 0, 1, 2
 
 ADMIN_PREFIX = "/_venue/"     # the venue's own endpoints; no Binance path starts with it
-FAULT_KINDS = ("drop", "skip_diff", "garbage", "silence")
+FAULT_KINDS = ("drop", "skip_diff", "garbage", "silence", "order_lost", "order_failed")
 _FAULT_KEYS = {"drop": (), "skip_diff": ("symbol", "count"), "garbage": ("symbol", "count"),
-               "silence": ("seconds",)}
+               "silence": ("seconds",), "order_lost": ("count",), "order_failed": ("count",)}
+# What Binance answers when it cannot tell whether an order went through.
+def _unknown_status() -> E.BinanceError:
+    return E.BinanceError(-1001, "Internal error; unable to process your request. Please try again.", status=503)
 _FAULT_MARKETS = {"spot": MarketType.SPOT, "usdm": MarketType.USDM}
 MAX_FAULT_COUNT = 100_000
 MAX_FAULT_SECONDS = 3600.0
@@ -102,6 +105,8 @@ class VenueStats:
     fault_withheld_diffs: int = 0    # depth diffs not sent (skip_diff); the venue's book applied them
     fault_garbage_frames: int = 0    # malformed frames sent
     fault_silenced: int = 0      # stream messages not sent during an injected silence
+    fault_orders_lost: int = 0   # orders placed, answered 503 (the client cannot know it went through)
+    fault_orders_failed: int = 0     # orders answered 503 and not placed
 
 
 class Conn:
@@ -286,6 +291,7 @@ class Venue:
         self.defaults = defaults
         self.stats = VenueStats()
         self.hub = Hub(self.stats)
+        self.order_faults: dict[MarketType, list[str]] = {}   # injected order_lost / order_failed, in order
         self.feeds: dict[MarketType, Feed] = {}
         self.exchange: PaperExchange | None = None
         self.listen_keys: dict[MarketType, str] = {}
@@ -365,6 +371,9 @@ class Venue:
         """Inject a fault into the live streams of ``market`` (call on the venue's loop).
 
         ``drop``: abort every WebSocket of the market (no close frame).
+        ``order_lost``: the next ``count`` orders are placed but answered 503,
+        as when Binance's answer is lost ("execution status unknown").
+        ``order_failed``: the next ``count`` orders are answered 503 and not placed.
         ``skip_diff``: withhold the next ``count`` depth diffs of ``symbol``.
         ``garbage``: send ``count`` malformed frames on each stream connection
         of the market (of ``symbol``'s streams, if given). ``silence``: send no
@@ -412,6 +421,9 @@ class Venue:
             key = (market, f"{sym.lower}@depth")
             self.hub.withhold[key] = self.hub.withhold.get(key, 0) + (count or 1)
             out.update(symbol=sym.symbol, pending=self.hub.withhold[key])
+        elif kind in ("order_lost", "order_failed"):
+            self.order_faults.setdefault(market, []).extend([kind] * (count or 1))
+            out["pending"] = len(self.order_faults[market])
         elif kind == "garbage":
             sent = self._send_garbage(market, sym, count or 1)
             self.stats.fault_garbage_frames += sent
@@ -852,10 +864,17 @@ class Venue:
         if test:
             return {}
         await self._latency()
+        fault = self.order_faults[market].pop(0) if self.order_faults.get(market) else None
+        if fault == "order_failed":
+            self.stats.fault_orders_failed += 1
+            raise _unknown_status()
         order = self.exchange.place(market, sym, side=side, type_=type_, tif=tif, qty=qty, price=price,
                                     stop=stop, client_id=client_id, reduce_only=reduce_only,
                                     close_position=close_position)
         self.stats.orders += 1
+        if fault == "order_lost":
+            self.stats.fault_orders_lost += 1
+            raise _unknown_status()
         if futures:
             return self._futures_order(order, sym, ack=resp_type == "ACK")
         body = {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
