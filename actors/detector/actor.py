@@ -88,7 +88,7 @@ class Detector(Actor):
         self.flows: dict[tuple, FlowWindows] = {}
         self.kill_global = False
         self.killed: set[str] = set()
-        self.counters = {"signals": 0, "reloads": 0, "reload_errors": 0, "bad_events": 0}
+        self.counters = {"signals": 0, "reloads": 0, "reload_errors": 0}
         self.subscribe("PROVIDER_MARKETDATA_CANDLE", self._on_candle)
         self.subscribe("PROVIDER_MARKETDATA_ORDERBOOK", self._on_book)
         self.subscribe("PROVIDER_MARKETDATA_BOOK_STATE", self._on_book_state)
@@ -296,7 +296,7 @@ class Detector(Actor):
             mirror.needs_snapshot = False
             self.spawn(self._snapshot(key, mirror))
         elif isinstance(msg, TopOfBook):
-            self._evaluate_live(key, "book", mirror, msg.exch_ts_ns)
+            self._evaluate_live(key, "book", mirror, msg.exch_ts_ns, event.header.event_id)
 
     def _on_book_state(self, event) -> None:
         msg = event.msg
@@ -330,9 +330,10 @@ class Detector(Actor):
         flow = self.flows.get(key)
         if flow is not None:
             flow.on_trade(t)
-            self._evaluate_live(key, "trade", None, t.exch_ts_ns)
+            self._evaluate_live(key, "trade", None, t.exch_ts_ns, event.header.event_id)
 
-    def _evaluate_live(self, key: tuple, trigger: str, mirror: BookMirror | None, exch_ns: int) -> None:
+    def _evaluate_live(self, key: tuple, trigger: str, mirror: BookMirror | None, exch_ns: int,
+                       cause: bytes) -> None:
         for entry in self.loaded.values():
             plan = entry.plan
             if trigger not in plan.spec.evaluate_on or (plan.spec.inputs.connector, plan.spec.inputs.market) \
@@ -344,7 +345,7 @@ class Detector(Actor):
             price = book.mid() if book is not None and book.valid else runtime.last_close
             signal = runtime.evaluate(trigger, price, exch_ns)
             if signal is not None:
-                self._emit(entry, signal, b"")
+                self._emit(entry, signal, cause)
 
     def _on_kill(self, event) -> None:
         msg = event.msg

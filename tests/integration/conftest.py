@@ -176,6 +176,7 @@ class BusRecorder:
 
     def __init__(self, endpoint: str, prefixes: tuple[bytes, ...] = (b"",)) -> None:
         self.events: list[tuple[float, str, object]] = []
+        self.headers: list = []          # the frame header of each event, same index
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.SUB)
         self._sock.setsockopt(zmq.LINGER, 0)
@@ -199,6 +200,7 @@ class BusRecorder:
                     break
                 ev = receiver.feed(raw, "test")
                 if ev is not None:
+                    self.headers.append(ev.header)
                     self.events.append((time.monotonic(), ev.topic, ev.msg))
 
     def mark(self) -> int:

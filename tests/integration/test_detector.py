@@ -77,6 +77,8 @@ def test_signals_reload_and_kill_switch(desk):
         assert (s.stop_price < s.price) == long and all((t > s.price) == long for t in s.targets)
         for hit in s.rules:
             assert hit.terms and all(t.text for t in hit.terms)
+    causes = [h.causation_id for h, (_, _, m) in zip(bus.headers, bus.events) if isinstance(m, Signal)]
+    assert causes and all(c != bytes(16) for c in causes)      # the bar or trade that triggered it
     trend = signals(bus, strategy="ema-trend")[0]
     assert {h.rule for h in trend.rules} in ({"golden_cross", "above_trend"}, {"death_cross", "below_trend"})
     version = detector_health(topo)["strategies"]["ema-trend"]["version"]
