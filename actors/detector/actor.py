@@ -221,7 +221,7 @@ class Detector(Actor):
                         await asyncio.sleep(1.0)
         bars.sort(key=lambda c: (c.open_ns + c.timeframe_s * 1_000_000_000, -c.timeframe_s))
         for c in bars:
-            _feed(runtime, c)
+            _feed(runtime, c, evaluate=False)
         entry.history_bars += len(bars)
         if self.loaded.get(entry.path) is not entry:
             return                              # reloaded meanwhile
@@ -252,8 +252,7 @@ class Detector(Actor):
         key = (c.connector, _market_name(c.market), symbol)
         # Flow windows run on exchange time (a replay is years behind the wall clock).
         self._set_live(entry.plan, runtime, key, c.open_ns + c.timeframe_s * 1_000_000_000)
-        signal = _feed(runtime, c)
-        if signal is not None:
+        for signal in _feed(runtime, c):
             self._emit(entry, signal, event.header.event_id)
 
     def _set_live(self, plan: Plan, runtime: StrategyRuntime, key: tuple, exch_ns: int) -> None:
@@ -383,10 +382,11 @@ class Detector(Actor):
         return {"strategies": strategies, "books": books, "detector": dict(self.counters)}
 
 
-def _feed(runtime: StrategyRuntime, c: Candle):
+def _feed(runtime: StrategyRuntime, c: Candle, evaluate: bool = True) -> list:
     ps, qs = 10.0 ** -c.price_prec, 10.0 ** -c.qty_prec
     return runtime.on_bar(c.timeframe_s, c.open_ns, c.open * ps, c.high * ps, c.low * ps, c.close * ps,
-                          c.volume * qs, c.quote_volume * ps * qs, float(c.count), c.taker_buy_volume * qs)
+                          c.volume * qs, c.quote_volume * ps * qs, float(c.count), c.taker_buy_volume * qs,
+                          evaluate)
 
 
 def _market_name(market) -> str:

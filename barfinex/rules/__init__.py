@@ -3,7 +3,7 @@ VM (barfinex/_fast/rulevm.pyx) and the runtime that turns bars into signals.
 
     plan = barfinex.rules.load("configs/strategies/ema-trend.yaml")
     runtime = barfinex.rules.StrategyRuntime(plan, "BTCUSDT")
-    signal = runtime.on_bar(5, open_ns, o, h, l, c, volume, quote_volume, trades, taker_buy_volume)
+    signals = runtime.on_bar(5, open_ns, o, h, l, c, volume, quote_volume, trades, taker_buy_volume)
 
 The language is documented in docs/strategies.md.
 """

@@ -84,19 +84,21 @@ class StrategyRuntime:
 
     # ------------------------------------------------------------------ bars
     def on_bar(self, timeframe_s: int, open_ns: int, o: float, h: float, l: float, c: float, volume: float,
-               quote_volume: float, trades: float, taker_buy_volume: float) -> Signal | None:
-        """One closed bar (floats in price / quantity units). Returns a Signal
-        when this bar completes an evaluation that passes a threshold."""
+               quote_volume: float, trades: float, taker_buy_volume: float, evaluate: bool = True) -> list[Signal]:
+        """One closed bar (floats in price / quantity units). Returns the
+        signals of the evaluations this bar completes (usually none, at most two:
+        a driving bar whose companion never came, and this one). ``evaluate``
+        False: warm-up from history, indicators only, no rule runs."""
         clock = self.clock_of.get(timeframe_s)
         if clock is None:
-            return None
+            return []
         end = open_ns + timeframe_s * 1_000_000_000
         if end <= self.last_end[timeframe_s]:
             self.stats.stale_bars += 1
-            return None
-        signal = None
+            return []
+        signals = []
         if self.pending is not None and end > self.pending[0]:
-            signal = self._evaluate_pending()         # a companion bar never came: go with what we have
+            self._evaluate_pending(signals)         # a companion bar never came: go with what we have
         vwap = quote_volume / volume if volume > 0 else c
         self.machine.bar(clock, o, h, l, c, volume, quote_volume, trades, taker_buy_volume, vwap)
         self.last_end[timeframe_s] = end
@@ -104,18 +106,21 @@ class StrategyRuntime:
         if timeframe_s == self.plan.driving:
             self.last_close = c
             self.bars_since_signal += 1
-            self.pending = (end, open_ns, c)
+            if evaluate:
+                self.pending = (end, open_ns, c)
         if self.pending is not None and self._companions_in(self.pending[0]):
-            signal = self._evaluate_pending() or signal
-        return signal
+            self._evaluate_pending(signals)
+        return signals
 
     def _companions_in(self, end: int) -> bool:
         return all(self.last_end[tf] >= end or not bar_end_is_boundary(end, tf) for tf in self.last_end)
 
-    def _evaluate_pending(self) -> Signal | None:
+    def _evaluate_pending(self, into: list) -> None:
         end, open_ns, close = self.pending
         self.pending = None
-        return self.evaluate("bar", close, end, open_ns)
+        signal = self.evaluate("bar", close, end, open_ns)
+        if signal is not None:
+            into.append(signal)
 
     # ------------------------------------------------------------------ live features
     def set_live(self, reg: int, value: float) -> None:

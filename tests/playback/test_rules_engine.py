@@ -55,11 +55,9 @@ def drive(plan, df, backend):
     fired, signals = [], []
     rule_regs = [r.reg for r in plan.rules]
     for row in df.itertuples(index=False):
-        s = rt.on_bar(60, int(row.open_time) * 1_000_000, row.open, row.high, row.low, row.close, row.volume,
-                      row.quote_volume, float(row.count), row.taker_buy_volume)
+        signals += rt.on_bar(60, int(row.open_time) * 1_000_000, row.open, row.high, row.low, row.close,
+                             row.volume, row.quote_volume, float(row.count), row.taker_buy_volume)
         fired.append([rt.machine.get(r) == 1.0 for r in rule_regs])
-        if s is not None:
-            signals.append(s)
     return np.array(fired), signals, rt
 
 
@@ -131,8 +129,14 @@ def test_another_timeframe_is_waited_for(tmp_path):
     bar = lambda tf, start, close: rt.on_bar(tf, start, close, close, close, close, 1.0, close, 1.0, 0.5)
     # the first minute: 5s bars below nothing known yet -> no signal
     for i in range(11):
-        assert bar(5, t0 + i * 5 * 10 ** 9, 100.0) is None
+        assert bar(5, t0 + i * 5 * 10 ** 9, 100.0) == []
     # the 5s bar closing with the minute arrives first: evaluation waits for the 1m bar
-    assert bar(5, t0 + 55 * 10 ** 9, 101.0) is None and rt.pending is not None
-    assert bar(60, t0, 100.5) is not None      # 101 > 100.5 once the minute is in
+    assert bar(5, t0 + 55 * 10 ** 9, 101.0) == [] and rt.pending is not None
+    assert len(bar(60, t0, 100.5)) == 1        # 101 > 100.5 once the minute is in
     assert rt.pending is None and rt.stats.evaluations == 12
+    # a companion that never comes: the next driving bar evaluates the pending one first
+    assert bar(5, t0 + 115 * 10 ** 9, 99.0) == [] and rt.pending is not None
+    assert len(bar(5, t0 + 120 * 10 ** 9, 102.0)) == 1 and rt.stats.evaluations == 14   # both evaluated
+    # warm-up from history: indicators only, no evaluation
+    assert rt.on_bar(5, t0 + 125 * 10 ** 9, *[200.0] * 4, 1.0, 200.0, 1.0, 0.5, evaluate=False) == []
+    assert rt.stats.evaluations == 14 and rt.pending is None
