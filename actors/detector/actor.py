@@ -86,6 +86,7 @@ class Detector(Actor):
         self.broken: dict[Path, str] = {}          # file -> the error that keeps its new version out
         self.books: dict[tuple, BookMirror] = {}
         self.flows: dict[tuple, FlowWindows] = {}
+        self.ticks: dict[tuple, int] = {}          # (connector, market, symbol) -> price step mantissa
         self.kill_global = False
         self.killed: set[str] = set()
         self.counters = {"signals": 0, "reloads": 0, "reload_errors": 0}
@@ -95,6 +96,7 @@ class Detector(Actor):
         self.subscribe("PROVIDER_MARKETDATA_TRADE", self._on_trade)
         self.subscribe("INSPECTOR_RISK_KILL_SWITCH", self._on_kill)
         self._scan(initial=True)
+        self.spawn(self._load_instruments())
         if not self.loaded:
             self.log.warning("no strategy loaded from %s", ", ".join(map(str, self._sources())))
         self.spawn(self._watch_files())
@@ -191,6 +193,24 @@ class Detector(Actor):
             flow = plan.spec.inputs.flow
             self.flows[key] = FlowWindows(windows, flow.large_notional if flow else 0.0,
                                           0.1 if flow is None else _bucket_s(flow.bucket))
+            self.flows[key].tick = self.ticks.get(key)
+
+    async def _load_instruments(self) -> None:
+        """Price steps from the Provider (absorption counts ticks); retried
+        while its connectors come up, then refreshed now and then."""
+        while True:
+            try:
+                for ins in await self.provider_rpc.call("instruments", timeout=self.cfg.history_timeout_s):
+                    market = ins["market"]      # the enum's name in RPC bodies
+                    market = MarketType[market] if isinstance(market, str) else MarketType(market)
+                    key = (ins["connector"], market.label, ins["symbol"])
+                    self.ticks[key] = int(ins["tick_size"]) or 1
+                    flow = self.flows.get(key)
+                    if flow is not None and flow.tick is None:
+                        flow.tick = self.ticks[key]
+            except (RpcError, RpcTimeout, KeyError, ValueError, TypeError) as exc:
+                self.log.debug("instruments from %s not available yet (%s)", self.cfg.provider, exc)
+            await asyncio.sleep(1.0 if any(f.tick is None for f in self.flows.values()) else 60.0)
 
     def _unload(self, path: Path) -> None:
         entry = self.loaded.pop(path)
@@ -379,7 +399,11 @@ class Detector(Actor):
             strategies.setdefault(f"rejected:{path.name}", {})["error"] = error
         books = {f"{k[1]}:{k[2]}": {"valid": m.valid, "resyncs": m.resyncs, "applied": m.applied,
                                     "rejected": m.rejected} for k, m in self.books.items()}
-        return {"strategies": strategies, "books": books, "detector": dict(self.counters)}
+        flows = {f"{k[1]}:{k[2]}": {"windows": ", ".join(f"{w:g}s" for w in f.windows), "tick": f.tick,
+                                    "trades": f.flow.accepted if f.flow is not None else 0,
+                                    "rejected": f.rejected, "before_instrument": f.before_instrument}
+                 for k, f in self.flows.items()}
+        return {"strategies": strategies, "books": books, "flows": flows, "detector": dict(self.counters)}
 
 
 def _feed(runtime: StrategyRuntime, c: Candle, evaluate: bool = True) -> list:

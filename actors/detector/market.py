@@ -140,14 +140,19 @@ class FlowWindows:
         self.bucket_ms = max(1, int(round(bucket_s * 1000)))
         self.large_notional = large_notional
         self.flow = None
+        self.tick: int | None = None     # the instrument's price step (mantissa), from the Provider
         self.price_scale = self.qty_scale = 1.0
         self.rejected = 0
+        self.before_instrument = 0       # trades seen before the tick was known (absorption needs it)
 
     def on_trade(self, t: Trade) -> None:
         if self.flow is None:
+            if self.tick is None:
+                self.before_instrument += 1
+                return
             self.price_scale, self.qty_scale = 10.0 ** -t.price_prec, 10.0 ** -t.qty_prec
             notional = int(round(self.large_notional * 10 ** (t.price_prec + t.qty_prec)))
-            self.flow = _orderflow.OrderFlow(tuple(self.windows), self.bucket_ms, notional, 1)
+            self.flow = _orderflow.OrderFlow(tuple(self.windows), self.bucket_ms, notional, self.tick)
         try:
             self.flow.update(t.exch_ts_ns, t.price, t.qty, t.taker_side == Side.SELL)
         except _orderflow.FlowError:

@@ -124,3 +124,4 @@ def test_signals_reload_and_kill_switch(desk):
     assert health["books"]["usdm:BTCUSDT"]["valid"]
     flow = health["strategies"]["flow-imbalance"]["BTCUSDT"]
     assert flow["evaluations"] > flow["bars"]          # evaluated on trades too (evaluate_on)
+    assert health["flows"]["usdm:BTCUSDT"]["tick"] == 1 and health["flows"]["usdm:BTCUSDT"]["trades"] > 0
