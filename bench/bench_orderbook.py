@@ -2,7 +2,11 @@
 best bid/ask after every message (as a Provider does), beside its peers doing
 the same work in the same run:
 
+* ``barfinex-ints``   the Cython book, ``(price, size)`` int mantissas as
+  ``fixedpoint.parse_levels`` returns them: the door the Provider uses (the
+  adapter parses each message once, for its BookDelta; the book applies those ints)
 * ``barfinex-fast``   the Cython book, raw Binance ``[price_str, size_str]`` lists
+  (the book parses the text: a raw capture, a REST snapshot)
 * ``barfinex-arrays`` the Cython book, int64 arrays (parsing done upstream)
 * ``order-book``      the C extension (SortedDict in C, float keys)
 * ``dict-bisect``     a dict + sorted price list kept with bisect
@@ -123,6 +127,14 @@ def _as_arrays(stream):
     return tuple((*cols(b), *cols(a), u) for b, a, u in diffs)
 
 
+@lru_cache(maxsize=None)
+def _as_ints(stream):
+    """Each message's levels as the Binance adapter hands them on: parse_levels' int tuples."""
+    _, diffs = STREAMS[stream]()
+    parse = backend.load("fixedpoint", "fast").parse_levels
+    return tuple((parse(b, PRICE_DEC, SIZE_DEC), parse(a, PRICE_DEC, SIZE_DEC), u) for b, a, u in diffs)
+
+
 def run_arrays(book, diffs):
     apply, bbo = book.apply_diff_arrays, book.bbo
     for bp, bq, ap, aq, u in diffs:
@@ -214,6 +226,7 @@ def run_sorted(book, diffs):
 
 
 IMPLS = {
+    "barfinex-ints": (_fast_book, run_fast),       # same call, int levels: see _as_ints
     "barfinex-fast": (_fast_book, run_fast),
     "barfinex-arrays": (_fast_book, run_arrays),
     "order-book": (_ob_book, run_order_book),
@@ -227,7 +240,7 @@ IMPLS = {
 def test_l2_update_with_bbo(benchmark, stream, impl_name):
     snapshot, diffs = STREAMS[stream]()
     build, run = IMPLS[impl_name]
-    work = _as_arrays(stream) if impl_name == "barfinex-arrays" else diffs
+    work = {"barfinex-arrays": _as_arrays, "barfinex-ints": _as_ints}.get(impl_name, lambda _: diffs)(stream)
     benchmark.group = f"orderbook {stream}"
     benchmark.extra_info["levels"] = _levels(diffs)
     benchmark.extra_info["messages"] = len(diffs)

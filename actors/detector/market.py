@@ -62,10 +62,7 @@ class BookMirror:
 
     def _apply(self, d: BookDelta) -> None:
         try:
-            bids = np.asarray(d.bids, dtype=np.int64).reshape(-1, 2)
-            asks = np.asarray(d.asks, dtype=np.int64).reshape(-1, 2)
-            self.book.apply_diff_arrays(bids[:, 0].copy(), bids[:, 1].copy(), asks[:, 0].copy(),
-                                        asks[:, 1].copy(), d.last_update_id)
+            self.book.apply_diff(d.bids, d.asks, d.last_update_id)     # int mantissas, as published
             self.applied += 1
         except (ValueError, _orderbook.BookError) as exc:
             self.rejected += 1
@@ -84,10 +81,7 @@ class BookMirror:
         if self.book is None or self.book.price_decimals != pp or self.book.size_decimals != qp:
             self.book = _orderbook.OrderBook(self.symbol, pp, qp, 1, 1)
             self.price_scale, self.qty_scale = 10.0 ** -pp, 10.0 ** -qp
-        bids = np.asarray(snap["bids"] or np.empty((0, 2)), dtype=np.int64).reshape(-1, 2)
-        asks = np.asarray(snap["asks"] or np.empty((0, 2)), dtype=np.int64).reshape(-1, 2)
-        self.book.apply_snapshot_arrays(bids[:, 0].copy(), bids[:, 1].copy(), asks[:, 0].copy(),
-                                        asks[:, 1].copy(), int(snap["last_update_id"]))
+        self.book.apply_snapshot(snap["bids"], snap["asks"], int(snap["last_update_id"]))
         self.provider_status = BookStatus[snap["status"]]
         self.snapshot_seq = self.last_seq = int(snap["bus_seq"])
         self.synced, self.needs_snapshot = True, False

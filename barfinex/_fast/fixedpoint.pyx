@@ -6,6 +6,8 @@ straight to an integer mantissa avoids float rounding: 0.1 + 0.2 never
 happens inside the hot path.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.list cimport PyList_CheckExact, PyList_GET_ITEM, PyList_GET_SIZE, PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
 from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "Python.h":
@@ -102,23 +104,38 @@ cpdef str format_fixed(int64_t value, int prec):
 cpdef list parse_levels(object levels, int price_prec, int qty_prec):
     """A whole message's ``[[price_str, qty_str], ...]`` to ``[(price, qty), ...]``
     in fixed point, in one call (the per-level Python call is what costs).
-    ValueError names the index and the text of the first bad level."""
+    ValueError names the index and the text of the first bad level.
+
+    The result is what a BookDelta carries and what ``OrderBook.apply_diff``
+    takes without parsing again. Most of the cost per level is building the
+    tuple and its two ints, not the parse (bench/RESULTS.md, Binance adapters)."""
     cdef Py_ssize_t i, n, pn, qn
     cdef const char* ps
     cdef const char* qs
     cdef int ok_p = 0, ok_q = 0
     cdef int64_t price, qty
     cdef object entry, p, q
-    if not isinstance(levels, list):
-        raise ValueError(f"expected a list of [price, qty] pairs, got {type(levels).__name__}")
-    n = len(levels)
-    cdef list out = [None] * n
+    cdef tuple level
+    if not PyList_CheckExact(levels):
+        if not isinstance(levels, list):
+            raise ValueError(f"expected a list of [price, qty] pairs, got {type(levels).__name__}")
+        levels = list(levels)
+    n = PyList_GET_SIZE(levels)
+    # Filled below before anyone sees it; a list dropped half-filled on an
+    # error is safe (its empty slots are NULL, which list_dealloc skips).
+    cdef list out = PyList_New(n)
     for i in range(n):
-        entry = levels[i]
-        if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+        entry = <object>PyList_GET_ITEM(levels, i)
+        # Binance sends lists of two str: take that path without the generic
+        # sequence protocol.
+        if PyList_CheckExact(entry) and PyList_GET_SIZE(entry) == 2:
+            p = <object>PyList_GET_ITEM(entry, 0)
+            q = <object>PyList_GET_ITEM(entry, 1)
+        elif isinstance(entry, (list, tuple)) and len(entry) == 2:
+            p = entry[0]
+            q = entry[1]
+        else:
             raise ValueError(f"level {i}: expected a [price, qty] pair, got {entry!r}")
-        p = entry[0]
-        q = entry[1]
         if not isinstance(p, str) or not isinstance(q, str):
             raise ValueError(f"level {i}: price and qty must be decimal strings, got {entry!r}")
         ps = PyUnicode_AsUTF8AndSize(p, &pn)
@@ -129,5 +146,7 @@ cpdef list parse_levels(object levels, int price_prec, int qty_prec):
             raise ValueError(f"level {i}: price {p!r} is not a decimal with at most {price_prec} places")
         if not ok_q:
             raise ValueError(f"level {i}: qty {q!r} is not a decimal with at most {qty_prec} places")
-        out[i] = (price, qty)
+        level = (price, qty)
+        Py_INCREF(level)                # PyList_SET_ITEM steals the reference
+        PyList_SET_ITEM(out, i, level)
     return out

@@ -56,10 +56,15 @@ cdef class OrderBook:
     cdef _Ladder bids_c                 # bid side (key = -price/tick)
     cdef _Ladder asks_c                 # ask side (key = price/tick)
     cdef double price_scale             # 10**price_decimals, for float outputs
-    cdef vector[int64_t] scratch_price  # parsed prices of the message being applied
-    cdef vector[int64_t] scratch_size   # parsed sizes of the message being applied
+    cdef vector[int64_t] scratch_price  # checked prices of the message being applied
+    cdef vector[int64_t] scratch_size   # checked sizes of the message being applied
 
+    # One side of a message (pairs of decimal strings or of int mantissas) into scratch.
     cdef int parse_levels_c(self, object levels, int side, str what) except -1
+    cdef int _read_level(self, object entry, str what, Py_ssize_t i,
+                         int64_t* price, int64_t* size) except -1
+    cdef int _text_error(self, object p, object q, int ok_p, str what, Py_ssize_t i) except -1
+    cdef int _range_error(self, object p, object q, int over_p, str what, Py_ssize_t i) except -1
     cdef int check_arrays_c(self, const int64_t[:] prices, const int64_t[:] sizes,
                             int side, str what) except -1
     cdef int _check_level(self, int64_t price, int64_t size, str what, Py_ssize_t i) except -1

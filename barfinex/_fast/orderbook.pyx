@@ -17,10 +17,17 @@ Two doors: the ``cpdef`` methods validate a whole message before touching the
 book (a bad level anywhere leaves the book exactly as it was, BookError says
 which level and why); ``apply_diff_c`` is the unchecked door for other Cython
 modules that already hold validated int64 levels.
+
+``apply_diff``/``apply_snapshot`` take a level as the exchange's decimal
+strings or as int mantissas: a Provider that has already parsed a message for
+its BookDelta (``fixedpoint.parse_levels``) hands the book those ints and the
+strings are parsed once, not twice.
 """
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.list cimport PyList_CheckExact, PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact
+from cpython.tuple cimport PyTuple_CheckExact, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_CheckExact
 from cython.operator cimport dereference as deref, preincrement as inc
 from libc.math cimport NAN
@@ -219,6 +226,10 @@ cdef inline bint _text(object o, const char** s, Py_ssize_t* n) except -1:
     return False
 
 
+cdef inline bint _mantissa(object o) noexcept:
+    return isinstance(o, int) and not isinstance(o, bool)
+
+
 cdef int64_t INT64_MAX_C = 9223372036854775807
 cdef Py_ssize_t FILL_PREFIX = 64
 
@@ -282,16 +293,20 @@ cdef class OrderBook:
         """Times either side's window followed the touch (diagnostic)."""
         return self.bids_c.recenters + self.asks_c.recenters
 
-    # -- validation: everything is parsed into scratch before anything mutates --
+    # -- validation: everything is read into scratch before anything mutates --
 
     # C division for the tick/step checks: the constructor guarantees both are
     # >= 1, so Python's zero and sign handling of % is dead weight per level.
     @cython.cdivision(True)
     cdef int parse_levels_c(self, object levels, int side, str what) except -1:
+        """Read one side of a message into scratch. A level is a pair of
+        decimal strings (the exchange's text, parsed here) or of int mantissas
+        (parsed once upstream by ``fixedpoint.parse_levels``: only converted to
+        int64 and checked here); each level may be either."""
         cdef Py_ssize_t i, n, pn, qn
         cdef const char* ps
         cdef const char* qs
-        cdef int ok_p = 0, ok_q = 0
+        cdef int ok_p = 0, ok_q = 0, over_p = 0, over_q = 0
         cdef int64_t price, size
         cdef object entry
         if not isinstance(levels, (list, tuple)):
@@ -303,32 +318,73 @@ cdef class OrderBook:
         self.scratch_size.reserve(self.scratch_size.size() + n)
         for i in range(n):
             entry = <object>PyList_GET_ITEM(levels, i) if is_list else levels[i]
-            # Binance sends lists of two ASCII str: take that path without
-            # the generic sequence protocol.
+            # The two forms the Provider meets take a path without the generic
+            # sequence protocol: Binance's lists of two str, parse_levels'
+            # tuples of two int. Anything else (lists of ints, bytes,
+            # subclasses, bad levels) goes through _read_level.
             if PyList_CheckExact(entry) and PyList_GET_SIZE(entry) == 2 \
                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 0)) \
                     and PyUnicode_CheckExact(<object>PyList_GET_ITEM(entry, 1)):
                 ps = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 0), &pn)
                 qs = PyUnicode_AsUTF8AndSize(<object>PyList_GET_ITEM(entry, 1), &qn)
-            elif not isinstance(entry, (list, tuple)) or len(entry) != 2:
-                raise BookError(f"{self.symbol} {what}[{i}]: expected a [price, size] pair, got {entry!r}")
-            elif not _text(entry[0], &ps, &pn) or not _text(entry[1], &qs, &qn):
-                raise BookError(f"{self.symbol} {what}[{i}]: price and size must be decimal strings, "
-                                f"got {entry!r}")
-            price = parse_fixed_c(ps, pn, self.price_decimals, &ok_p)
-            size = parse_fixed_c(qs, qn, self.size_decimals, &ok_q)
-            if not ok_p:
-                raise BookError(f"{self.symbol} {what}[{i}]: price {entry[0]!r} is not a decimal "
-                                f"with at most {self.price_decimals} places")
-            if not ok_q:
-                raise BookError(f"{self.symbol} {what}[{i}]: size {entry[1]!r} is not a decimal "
-                                f"with at most {self.size_decimals} places")
+                price = parse_fixed_c(ps, pn, self.price_decimals, &ok_p)
+                size = parse_fixed_c(qs, qn, self.size_decimals, &ok_q)
+                if not ok_p or not ok_q:
+                    self._text_error(entry[0], entry[1], ok_p, what, i)
+            elif PyTuple_CheckExact(entry) and PyTuple_GET_SIZE(entry) == 2 \
+                    and PyLong_CheckExact(<object>PyTuple_GET_ITEM(entry, 0)) \
+                    and PyLong_CheckExact(<object>PyTuple_GET_ITEM(entry, 1)):
+                # Never raises for an exact int: out of int64 range sets over_*.
+                price = PyLong_AsLongLongAndOverflow(<object>PyTuple_GET_ITEM(entry, 0), &over_p)
+                size = PyLong_AsLongLongAndOverflow(<object>PyTuple_GET_ITEM(entry, 1), &over_q)
+                if over_p or over_q:
+                    self._range_error(entry[0], entry[1], over_p, what, i)
+            else:
+                self._read_level(entry, what, i, &price, &size)
             if price <= 0 or size < 0 or (self.tick_size != 1 and price % self.tick_size) \
                     or (self.step_size != 1 and size % self.step_size):
                 self._check_level(price, size, what, i)
             self.scratch_price.push_back(price)
             self.scratch_size.push_back(size)
         return 0
+
+    cdef int _read_level(self, object entry, str what, Py_ssize_t i,
+                         int64_t* price, int64_t* size) except -1:
+        """Any level form off the two fast paths; BookError if it is not a pair
+        of decimal strings (str or bytes) or of ints (bool is not a mantissa)."""
+        cdef const char* ps
+        cdef const char* qs
+        cdef Py_ssize_t pn, qn
+        cdef int ok_p = 0, ok_q = 0, over_p = 0, over_q = 0
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+            raise BookError(f"{self.symbol} {what}[{i}]: expected a [price, size] pair, got {entry!r}")
+        p, q = entry[0], entry[1]
+        if _mantissa(p) and _mantissa(q):
+            price[0] = PyLong_AsLongLongAndOverflow(p, &over_p)
+            size[0] = PyLong_AsLongLongAndOverflow(q, &over_q)
+            if over_p or over_q:
+                self._range_error(p, q, over_p, what, i)
+            return 0
+        if not _text(p, &ps, &pn) or not _text(q, &qs, &qn):
+            raise BookError(f"{self.symbol} {what}[{i}]: price and size must be two decimal strings "
+                            f"or two int mantissas, got {entry!r}")
+        price[0] = parse_fixed_c(ps, pn, self.price_decimals, &ok_p)
+        size[0] = parse_fixed_c(qs, qn, self.size_decimals, &ok_q)
+        if not ok_p or not ok_q:
+            self._text_error(p, q, ok_p, what, i)
+        return 0
+
+    cdef int _text_error(self, object p, object q, int ok_p, str what, Py_ssize_t i) except -1:
+        if not ok_p:
+            raise BookError(f"{self.symbol} {what}[{i}]: price {p!r} is not a decimal "
+                            f"with at most {self.price_decimals} places")
+        raise BookError(f"{self.symbol} {what}[{i}]: size {q!r} is not a decimal "
+                        f"with at most {self.size_decimals} places")
+
+    cdef int _range_error(self, object p, object q, int over_p, str what, Py_ssize_t i) except -1:
+        if over_p:
+            raise BookError(f"{self.symbol} {what}[{i}]: price {p} does not fit in int64")
+        raise BookError(f"{self.symbol} {what}[{i}]: size {q} does not fit in int64")
 
     cdef int _check_level(self, int64_t price, int64_t size, str what, Py_ssize_t i) except -1:
         if price <= 0:
@@ -421,9 +477,10 @@ cdef class OrderBook:
     # -- checked doors --
 
     cpdef Py_ssize_t apply_snapshot(self, object bids, object asks, int64_t last_update_id) except -1:
-        """Replace the book with a REST snapshot: ``bids``/``asks`` are Binance
-        lists of ``[price_str, size_str]``. Returns the number of levels read.
-        Raises BookError (book unchanged) on any malformed level."""
+        """Replace the book with a REST snapshot: ``bids``/``asks`` are lists of
+        ``[price_str, size_str]`` (Binance's text) or of ``(price, size)`` int
+        mantissas. Returns the number of levels read. Raises BookError (book
+        unchanged) on any malformed level."""
         cdef Py_ssize_t nb
         self.scratch_price.clear()
         self.scratch_size.clear()
@@ -437,7 +494,9 @@ cdef class OrderBook:
 
     cpdef Py_ssize_t apply_diff(self, object bids, object asks, int64_t update_id) except -1:
         """Apply one whole depth-diff message: every bid and ask level of it, in
-        one call. Size "0" deletes the level. Returns the number of levels
+        one call. A level is ``[price_str, size_str]`` or ``(price, size)`` in
+        int mantissas, as ``fixedpoint.parse_levels`` returns them (no second
+        parse); size 0 deletes the level. Returns the number of levels
         applied. Raises BookError (book unchanged) on any malformed level."""
         cdef Py_ssize_t nb
         self.scratch_price.clear()

@@ -54,6 +54,13 @@ def _is_text(o) -> bool:
     return isinstance(o, (str, bytes))
 
 
+def _is_mantissa(o) -> bool:
+    return isinstance(o, int) and not isinstance(o, bool)
+
+
+_INT64_MIN = -2**63
+
+
 class OrderBook:
     """An L2 book for one instrument.
 
@@ -121,6 +128,8 @@ class OrderBook:
                             f"step {self.step_size}")
 
     def _parse(self, levels, what: str) -> list[tuple[int, int]]:
+        """One side of a message: pairs of decimal strings (parsed here) or of
+        int mantissas (parsed upstream by ``fixedpoint.parse_levels``), checked."""
         if not isinstance(levels, (list, tuple)):
             raise BookError(f"{self.symbol} {what}: expected a list of [price, size] pairs, "
                             f"got {type(levels).__name__}")
@@ -128,19 +137,27 @@ class OrderBook:
         for i, entry in enumerate(levels):
             if not isinstance(entry, (list, tuple)) or len(entry) != 2:
                 raise BookError(f"{self.symbol} {what}[{i}]: expected a [price, size] pair, got {entry!r}")
-            if not _is_text(entry[0]) or not _is_text(entry[1]):
-                raise BookError(f"{self.symbol} {what}[{i}]: price and size must be decimal strings, "
-                                f"got {entry!r}")
-            try:
-                price = parse_fixed(entry[0], self.price_decimals)
-            except ValueError:
-                raise BookError(f"{self.symbol} {what}[{i}]: price {entry[0]!r} is not a decimal "
-                                f"with at most {self.price_decimals} places") from None
-            try:
-                size = parse_fixed(entry[1], self.size_decimals)
-            except ValueError:
-                raise BookError(f"{self.symbol} {what}[{i}]: size {entry[1]!r} is not a decimal "
-                                f"with at most {self.size_decimals} places") from None
+            p, q = entry
+            if _is_mantissa(p) and _is_mantissa(q):
+                if not _INT64_MIN <= p <= _INT64_MAX:
+                    raise BookError(f"{self.symbol} {what}[{i}]: price {p} does not fit in int64")
+                if not _INT64_MIN <= q <= _INT64_MAX:
+                    raise BookError(f"{self.symbol} {what}[{i}]: size {q} does not fit in int64")
+                price, size = int(p), int(q)
+            elif _is_text(p) and _is_text(q):
+                try:
+                    price = parse_fixed(p, self.price_decimals)
+                except ValueError:
+                    raise BookError(f"{self.symbol} {what}[{i}]: price {p!r} is not a decimal "
+                                    f"with at most {self.price_decimals} places") from None
+                try:
+                    size = parse_fixed(q, self.size_decimals)
+                except ValueError:
+                    raise BookError(f"{self.symbol} {what}[{i}]: size {q!r} is not a decimal "
+                                    f"with at most {self.size_decimals} places") from None
+            else:
+                raise BookError(f"{self.symbol} {what}[{i}]: price and size must be two decimal strings "
+                                f"or two int mantissas, got {entry!r}")
             self._check_level(price, size, what, i)
             out.append((price, size))
         return out
@@ -173,9 +190,10 @@ class OrderBook:
         return len(bids) + len(asks)
 
     def apply_snapshot(self, bids, asks, last_update_id: int) -> int:
-        """Replace the book with a REST snapshot: ``bids``/``asks`` are Binance
-        lists of ``[price_str, size_str]``. Returns the number of levels read.
-        Raises BookError (book unchanged) on any malformed level."""
+        """Replace the book with a REST snapshot: ``bids``/``asks`` are lists of
+        ``[price_str, size_str]`` (Binance's text) or of ``(price, size)`` int
+        mantissas. Returns the number of levels read. Raises BookError (book
+        unchanged) on any malformed level."""
         b, a = self._parse(bids, "bids"), self._parse(asks, "asks")
         self._bids.clear()
         self._asks.clear()
@@ -183,7 +201,9 @@ class OrderBook:
 
     def apply_diff(self, bids, asks, update_id: int) -> int:
         """Apply one whole depth-diff message: every bid and ask level of it, in
-        one call. Size "0" deletes the level. Returns the number of levels
+        one call. A level is ``[price_str, size_str]`` or ``(price, size)`` in
+        int mantissas, as ``fixedpoint.parse_levels`` returns them (no second
+        parse); size 0 deletes the level. Returns the number of levels
         applied. Raises BookError (book unchanged) on any malformed level."""
         b, a = self._parse(bids, "bids"), self._parse(asks, "asks")
         return self._commit(b, a, update_id)

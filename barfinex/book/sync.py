@@ -17,9 +17,14 @@ size...) while in sequence, is handled like a gap: the local book can no
 longer be trusted, so it is rebuilt.
 
 Why Python and not Cython: per message this is a few integer comparisons and
-a dict lookup or two; the per-level work (parsing and applying every level)
+a dict lookup or two; the per-level work (checking and applying every level)
 happens inside the compiled book's one ``apply_diff`` call. The state machine
 runs once per message, the book once per level.
+
+Levels (``b``/``a`` of a diff, ``bids``/``asks`` of a snapshot) go to the book
+as they come: the exchange's ``[price_str, size_str]`` (a raw capture, a REST
+snapshot) or ``(price, size)`` int mantissas already parsed upstream (the
+Provider's ``DepthDiff.sync_input()``), so nothing is parsed twice.
 
 Every state change, every snapshot request and every rejection is a
 ``BookEvent``: returned from the call that caused it, and passed to the
@@ -130,7 +135,8 @@ class BookSync:
     # -- input --
 
     def on_depth(self, data: dict) -> list[BookEvent]:
-        """Handle one depthUpdate payload (the ``data`` of a combined-stream message)."""
+        """Handle one depthUpdate payload (the ``data`` of a combined-stream
+        message, or ``DepthDiff.sync_input()`` with its levels already parsed)."""
         events: list[BookEvent] = []
         diff = self._read_diff(data, events)
         if diff is None:

@@ -152,6 +152,82 @@ def test_array_api_matches_the_string_api(impl):
     assert a.top(10) == b.top(10) and b.last_update_id == 101
 
 
+INT_BIDS = [(10000, 1000), (9990, 2000), (9950, 5000), (9800, 9000)]
+INT_ASKS = [(10010, 3000), (10020, 1000), (10100, 9000)]
+
+
+def test_int_mantissa_levels_match_the_string_levels(impl):
+    """What the Provider hands the book: levels already parsed once, by
+    fixedpoint.parse_levels, as (price, size) int mantissas."""
+    mod = impl("orderbook")
+    a, b = _loaded(mod), _book(mod)
+    assert b.apply_snapshot(INT_BIDS, INT_ASKS, 100) == 7
+    assert a.top(10) == b.top(10) and b.last_update_id == 100
+    parsed = impl("fixedpoint").parse_levels([["99.90", "0"], ["99.95", "0.500"]], 2, 3)
+    assert parsed == [(9990, 0), (9995, 500)]
+    assert a.apply_diff([["99.90", "0"], ["99.95", "0.500"]], [["100.05", "0.100"]], 101) == 3
+    assert b.apply_diff(parsed, [[10005, 100]], 101) == 3          # tuples or lists of ints
+    assert a.top(10) == b.top(10) and (b.updates, b.messages) == (a.updates, a.messages)
+    # Each level may come either way, and a tuple of levels is a message too.
+    a.apply_diff([["100.05", "0"]], [["100.10", "0"], ["100.30", "1"]], 102)
+    b.apply_diff(((10005, 0),), [["100.10", "0"], (10030, 1000)], 102)
+    assert a.top(10) == b.top(10) and a.bbo() == b.bbo()
+
+
+def test_int_levels_checked_against_tick_and_step(impl):
+    mod = impl("orderbook")
+    book = _book(mod, tick_size=10, step_size=5)
+    book.apply_snapshot([(6180020, 15)], [(6180030, 5)], 1)
+    assert book.bbo() == (6180020, 15, 6180030, 5)
+    with pytest.raises(mod.BookError, match="bids\\[0\\]: price 6180025 is not a multiple of tick 10"):
+        book.apply_diff([(6180025, 5)], [], 2)
+    with pytest.raises(mod.BookError, match="asks\\[1\\]: size 7 is not a multiple of step 5"):
+        book.apply_diff([], [(6180030, 0), (6180040, 7)], 2)
+    assert book.bbo() == (6180020, 15, 6180030, 5) and book.last_update_id == 1
+
+
+class _Px(int):
+    """An int subclass (an IntEnum would do the same): still a mantissa."""
+
+
+@pytest.mark.parametrize("bids, asks, why", [
+    ([(10000, -1)], [], "bids\\[0\\]: negative size -1"),
+    ([(-10000, 1)], [], "bids\\[0\\]: price -10000 must be positive"),
+    ([(0, 1)], [], "price 0 must be positive"),
+    ([(2**63, 1)], [], "bids\\[0\\]: price 9223372036854775808 does not fit in int64"),
+    ([(-2**63 - 1, 1)], [], "price -9223372036854775809 does not fit in int64"),
+    ([(10000, 2**64)], [], "size 18446744073709551616 does not fit in int64"),
+    ([(10000, 1)], [(10010, 1), (10020, -(2**80))], "asks\\[1\\]: size -1208925819614629174706176 does not"),
+    ([(10000, 1.0)], [], "two decimal strings or two int mantissas"),
+    ([(10000.0, 1)], [], "two decimal strings or two int mantissas"),
+    ([(True, 1)], [], "two decimal strings or two int mantissas"),
+    ([(10000, False)], [], "two decimal strings or two int mantissas"),
+    ([(10000, "1")], [], "two decimal strings or two int mantissas"),
+    ([("100.00", 1000)], [], "two decimal strings or two int mantissas"),
+    ([(np.int64(10000), np.int64(1))], [], "two decimal strings or two int mantissas"),
+    ([(10000,)], [], "expected a \\[price, size\\] pair"),
+    ([(10000, 1, 2)], [], "expected a \\[price, size\\] pair"),
+    ([10000], [], "expected a \\[price, size\\] pair"),
+    ([(9990, 1), (9980, 1)], [(10010, 1), (10011, 1), (10005, -5)], "asks\\[2\\]: negative size"),
+])
+def test_bad_int_levels_leave_the_book_unchanged(impl, bids, asks, why):
+    mod = impl("orderbook")
+    book = _loaded(mod, tick_size=1)
+    before = (book.top(100), book.last_update_id, book.updates, book.messages, book.crossed)
+    with pytest.raises(mod.BookError, match=why):
+        book.apply_diff(bids, asks, 101)
+    with pytest.raises(mod.BookError, match=why):
+        book.apply_snapshot(bids, asks, 101)
+    assert (book.top(100), book.last_update_id, book.updates, book.messages, book.crossed) == before
+
+
+def test_int_subclass_is_a_mantissa(impl):
+    mod = impl("orderbook")
+    book = _loaded(mod)
+    book.apply_diff([(_Px(10005), _Px(700))], [], 101)
+    assert book.best_bid() == (10005, 700) and type(book.best_bid()[0]) is int
+
+
 @pytest.mark.parametrize("call", [
     lambda b, m: b.top(-1), lambda b, m: b.depth(m.BID, -1), lambda b, m: b.depth(7, 1),
     lambda b, m: b.imbalance(0), lambda b, m: b.fill_price(m.BUY, 0), lambda b, m: b.fill_price(3, 1),
@@ -206,6 +282,69 @@ def _queries(book, mod):
     return [("nan" if isinstance(x, float) and math.isnan(x) else
              tuple("nan" if isinstance(y, float) and math.isnan(y) else y for y in x)
              if isinstance(x, tuple) else x) for x in out]
+
+
+# How a message's levels reach the book: the exchange's text, int mantissas as
+# fixedpoint.parse_levels returns them (tuples), or a mix of forms per level.
+_FORMS = st.sampled_from(["text", "ints", "int-lists", "mixed"])
+# One bad level in an int message: the whole message must be refused, and the
+# twins must refuse it with the same words.
+_INT_CORRUPTIONS = st.sampled_from(["negative", "zero-price", "off-tick", "float", "bool",
+                                    "price-overflow", "size-overflow", "mixed-types"])
+
+
+def _int_levels(pairs, tick, form, corrupt):
+    out = []
+    for j, (p, s) in enumerate(pairs):
+        if form == "text" or (form == "mixed" and j % 2):
+            out.append([_fmt(p * tick, 2), _fmt(s, 3)])
+        elif form == "int-lists":
+            out.append([p * tick, s])
+        else:
+            out.append((p * tick, s))
+    if corrupt and out:
+        p, s = out[-1]
+        p = p if isinstance(p, int) else int(p.replace(".", ""))
+        s = s if isinstance(s, int) else int(s.replace(".", ""))
+        out[-1] = {"negative": (p, -s - 1), "zero-price": (0, s), "off-tick": (p + 1, s),
+                   "float": (p, float(s)), "bool": (p, True), "price-overflow": (p + 2**63, s),
+                   "size-overflow": (p, -2**63 - 1 - s), "mixed-types": (p, str(s))}[corrupt]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(snapshot=_message, messages=st.lists(st.tuples(_message, _FORMS, _INT_CORRUPTIONS), max_size=30),
+       tick=st.sampled_from([1, 10]), snapshot_form=_FORMS)
+def test_twins_agree_on_int_levels(snapshot, messages, tick, snapshot_form):
+    """Both books fed levels as ints (or mixed) stay equal to each other and to
+    a compiled book fed the same messages as text; bad levels refused alike."""
+    books = [fast.OrderBook("X", 2, 3, tick_size=tick, window=64), py.OrderBook("X", 2, 3, tick_size=tick)]
+    mods = [fast, py]
+    text = fast.OrderBook("X", 2, 3, tick_size=tick, window=64)
+    text.apply_snapshot(_int_levels(snapshot[0], tick, "text", None),
+                        _int_levels(snapshot[1], tick, "text", None), 1)
+    for book in books:
+        book.apply_snapshot(_int_levels(snapshot[0], tick, snapshot_form, None),
+                            _int_levels(snapshot[1], tick, snapshot_form, None), 1)
+        assert _state(book) == _state(text)
+    for uid, ((bids, asks, corrupt), form, how) in enumerate(messages, 2):
+        corrupt = how if corrupt and uid % 3 == 0 and (bids or asks) else None
+        results = []
+        for book, mod in zip(books, mods):
+            try:
+                results.append(book.apply_diff(_int_levels(bids, tick, form, corrupt),
+                                               _int_levels(asks, tick, form, corrupt), uid))
+            except mod.BookError as exc:
+                results.append(("refused", str(exc)))
+        assert results[0] == results[1]
+        if corrupt is not None and (how, tick) != ("off-tick", 1):   # p + 1 is on a tick of 1
+            assert isinstance(results[0], tuple), results[0]          # refused, book unchanged
+        else:
+            ref_form = "text" if corrupt is None else "ints"
+            assert results[0] == text.apply_diff(_int_levels(bids, tick, ref_form, corrupt),
+                                                 _int_levels(asks, tick, ref_form, corrupt), uid)
+        assert _state(books[0]) == _state(books[1]) == _state(text)
+        assert _queries(books[0], fast) == _queries(books[1], py) == _queries(text, fast)
 
 
 @settings(max_examples=60, deadline=None)

@@ -161,6 +161,29 @@ def test_bad_levels_in_sequence_leave_the_book_and_resync(impl):
     assert book.top(10) == before and book.last_update_id == 100
 
 
+def test_parsed_int_levels_sync_like_the_exchange_strings(impl):
+    """The Provider's path: levels parsed once by the adapter (parse_levels,
+    as DepthDiff.sync_input() hands them over) give the same book as the raw
+    strings, and a bad int level is refused and resynced the same way."""
+    parse = impl("fixedpoint").parse_levels
+    (text, text_book, _), (ints, int_book, _) = _sync(impl), _sync(impl)
+
+    def parsed(msg):
+        return dict(msg, b=parse(msg["b"], 2, 3), a=parse(msg["a"], 2, 3))
+
+    text.on_snapshot(SNAP)
+    ints.on_snapshot(dict(SNAP, bids=parse(SNAP["bids"], 2, 3), asks=parse(SNAP["asks"], 2, 3)))
+    for msg in (spot(101, 102, bids=[("100.00", "0"), ("99.95", "4.5")], asks=[("100.05", "0.001")]),
+                spot(103, 103, asks=[("100.05", "0"), ("100.10", "0")])):
+        assert text.on_depth(msg) == ints.on_depth(parsed(msg)) == []
+        assert int_book.top(10) == text_book.top(10) and int_book.last_update_id == text_book.last_update_id
+    assert ints.stats == text.stats and ints.stats.levels_applied == 5
+    out = ints.on_depth(spot(104, 104, bids=[(9990, 1000), (9980, -1)]))
+    assert kinds(out) == [REJECTED, STATUS_CHANGED, SNAPSHOT_NEEDED]
+    assert "bids[1]: negative size -1" in out[0].reason
+    assert int_book.top(10) == text_book.top(10) and int_book.last_update_id == 103
+
+
 def test_stale_malformed_and_unrequested_snapshots(impl):
     sync, book, _ = _sync(impl)
     out = sync.on_snapshot({"bids": [], "asks": []})
@@ -195,11 +218,14 @@ _step = st.one_of(
 
 @settings(max_examples=40, deadline=None)
 @given(steps=st.lists(st.tuples(_step, st.integers(0, 40), st.integers(0, 3)), max_size=40),
-       futures=st.booleans())
-def test_twins_agree_through_the_sync(steps, futures):
+       futures=st.booleans(), parsed=st.booleans())
+def test_twins_agree_through_the_sync(steps, futures, parsed):
+    """Both backends, fed the exchange's strings or (``parsed``) the int
+    levels parse_levels makes of them, and a compiled book fed the strings."""
     market = MarketType.USDM if futures else MarketType.SPOT
     syncs = [BookSync(backend.load("orderbook", b).OrderBook("BTCUSDT", 2, 3, window=64), market)
-             for b in ("fast", "py")]
+             for b in ("fast", "py", "fast")]
+    parse = backend.load("fixedpoint", "fast").parse_levels
     last, prev_first = 100, 100
     for s in syncs:
         s.on_snapshot(SNAP)
@@ -217,14 +243,17 @@ def test_twins_agree_through_the_sync(steps, futures):
             first = last + (1 if kind == "next" else n)
             u = first + (n if kind == "next" else 1)
         results = []
-        for s in syncs:
+        for i, s in enumerate(syncs):
+            as_ints = parsed and i < 2       # the third book always gets the strings
             if kind == "snap":
-                ev = s.on_snapshot(snap)
+                ev = s.on_snapshot(dict(snap, bids=parse(snap["bids"], 2, 3), asks=parse(snap["asks"], 2, 3))
+                                   if as_ints else snap)
             else:
                 prev = last if kind == "next" else last - 1
-                ev = s.on_depth(fut(first, u, prev, bids, asks) if futures else spot(first, u, bids, asks))
+                b, a = (parse(bids, 2, 3), parse(asks, 2, 3)) if as_ints else (bids, asks)
+                ev = s.on_depth(fut(first, u, prev, b, a) if futures else spot(first, u, b, a))
             results.append(([(e.kind, e.status, e.reason, e.update_id) for e in ev], s.status,
                             s.stats, s.book.top(50), s.book.last_update_id))
-        assert results[0] == results[1]
+        assert results[0] == results[1] == results[2]
         if kind in ("next", "gap"):
             prev_first, last = first, u

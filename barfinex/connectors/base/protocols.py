@@ -91,22 +91,22 @@ class ConnectionEvent:
 class DepthDiff(msgspec.Struct, gc=False):
     """One depth-diff message, normalised, plus what the book sync needs.
 
-    ``delta`` is what the bus carries. ``prev_update_id`` is Binance futures'
-    ``pu`` (-1 on spot). ``raw_bids``/``raw_asks`` are the exchange's own
-    decimal strings, kept because the order book parses them exactly in one
-    compiled call: pass ``sync_input()`` to ``BookSync.on_depth``.
+    ``delta`` is what the bus carries: its levels are ``(price, size)`` int
+    mantissas, parsed once by the adapter, and the order book applies those
+    same ints (it never sees the exchange's strings again): pass
+    ``sync_input()`` to ``BookSync.on_depth``. ``prev_update_id`` is Binance
+    futures' ``pu`` (-1 on spot).
     """
 
     delta: BookDelta
     prev_update_id: int
-    raw_bids: list
-    raw_asks: list
 
     def sync_input(self) -> dict:
-        """The depthUpdate shape ``barfinex.book.sync.BookSync.on_depth`` reads."""
+        """The depthUpdate shape ``barfinex.book.sync.BookSync.on_depth`` reads,
+        with the delta's parsed levels as ``b``/``a``."""
         d = self.delta
         return {"s": d.symbol, "U": d.first_update_id, "u": d.last_update_id,
-                "pu": self.prev_update_id, "b": self.raw_bids, "a": self.raw_asks}
+                "pu": self.prev_update_id, "b": d.bids, "a": d.asks}
 
 
 class Liquidation(msgspec.Struct, gc=False):
