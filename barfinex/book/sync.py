@@ -203,7 +203,8 @@ class BookSync:
         first, last = data.get("U"), data.get("u")
         prev = data.get("pu", -1) if self.futures else -1
         bids, asks = data.get("b"), data.get("a")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (first, last, prev)) \
+        # `type(x) is int` refuses bool too, without a generator per message (the hot path).
+        if type(first) is not int or type(last) is not int or type(prev) is not int \
                 or bids is None or asks is None:
             need = "U, u, pu, b, a" if self.futures else "U, u, b, a"
             self._reject(events, f"truncated depth message (needs {need}): keys {sorted(data)}")
