@@ -11,6 +11,15 @@ the same work in the same run:
 * ``order-book``      the C extension (SortedDict in C, float keys)
 * ``dict-bisect``     a dict + sorted price list kept with bisect
 * ``sortedcontainers`` SortedDict
+* ``nautilus``        NautilusTrader 1.221.0's Rust book from Python:
+  ``OrderBook(BookType.L2_MBP).apply_deltas`` once per depth message, then
+  ``best_bid_price/size`` and ``best_ask_price/size``. Its ``OrderBookDeltas``
+  are built before timing from the same int mantissas ``barfinex-ints`` gets
+  (``OrderBookDelta.from_raw``: UPDATE, or DELETE for size 0; F_LAST on a
+  message's last level; sequence = u), as in
+  reference/peer-measurements/nautilustrader.md. Optional: it is in the
+  ``bench`` extra, not ``test`` (it pins pandas<3 and uvloop==0.22.1), and the
+  row skips when it is not installed.
 
 Streams: the recorded Binance USD-M BTCUSDT depth stream (after its REST
 snapshot) and a synthetic 5,000-level-a-side stream (seeded, updates
@@ -20,6 +29,7 @@ mean round time / levels in the round (``extra_info["levels"]``).
 
 Full run:   python -m pytest bench/bench_orderbook.py --benchmark-enable --benchmark-only
 CI (once):  python -m pytest bench/bench_orderbook.py --benchmark-disable
+(with the NautilusTrader row: pip install -e '.[test,bench]' first)
 """
 from __future__ import annotations
 
@@ -44,6 +54,7 @@ fast = backend.load("orderbook", "fast")
 RECORDED_MESSAGES = 1500
 SYNTH_LEVELS = 5000
 SYNTH_MESSAGES = 1500
+QUICK_NT_MESSAGES = 200                  # CI: the Nautilus row checks its touch on a prefix
 PRICE_DEC, SIZE_DEC, TICK = 2, 3, 10     # BTCUSDT USD-M: 0.10 tick, 0.001 step
 
 
@@ -225,6 +236,73 @@ def run_sorted(book, diffs):
     return top
 
 
+# -- NautilusTrader (optional peer: the `bench` extra) ------------------------
+
+NT_REASON = ("NautilusTrader peer not installed: pip install -e '.[test,bench]' "
+             "(nautilus_trader==1.221.0)")
+
+
+@lru_cache(maxsize=None)
+def _nt_api():
+    pytest.importorskip("nautilus_trader", reason=NT_REASON)
+    from nautilus_trader.model.book import OrderBook
+    from nautilus_trader.model.data import OrderBookDelta, OrderBookDeltas
+    from nautilus_trader.model.enums import BookAction, BookType, OrderSide, RecordFlag
+    from nautilus_trader.model.identifiers import InstrumentId
+    from nautilus_trader.model.objects import FIXED_PRECISION
+    return {"OrderBook": OrderBook, "Delta": OrderBookDelta, "Deltas": OrderBookDeltas,
+            "BookAction": BookAction, "BookType": BookType, "OrderSide": OrderSide,
+            "F_LAST": int(RecordFlag.F_LAST), "F_SNAPSHOT": int(RecordFlag.F_SNAPSHOT),
+            "iid": InstrumentId.from_str("BTCUSDT-PERP.BINANCE"),
+            # Nautilus prices/sizes are fixed point at FIXED_PRECISION (16 here) places
+            "p_scale": 10 ** (FIXED_PRECISION - PRICE_DEC),
+            "q_scale": 10 ** (FIXED_PRECISION - SIZE_DEC)}
+
+
+@lru_cache(maxsize=None)
+def _nt_snapshot(stream):
+    """CLEAR + one ADD per level, F_SNAPSHOT: applied untimed to each round's fresh book."""
+    nt = _nt_api()
+    snapshot, _ = STREAMS[stream]()
+    iid, u, ps, qs = nt["iid"], snapshot["lastUpdateId"], nt["p_scale"], nt["q_scale"]
+    parse = backend.load("fixedpoint", "fast").parse_levels
+    deltas = [nt["Delta"].clear(iid, u, 0, 0)]
+    for side, key in ((nt["OrderSide"].BUY, "bids"), (nt["OrderSide"].SELL, "asks")):
+        deltas += [nt["Delta"].from_raw(iid, nt["BookAction"].ADD, side, p * ps, PRICE_DEC,
+                                        q * qs, SIZE_DEC, 0, nt["F_SNAPSHOT"], u, 0, 0)
+                   for p, q in parse(snapshot[key], PRICE_DEC, SIZE_DEC)]
+    return nt["Deltas"](iid, deltas)
+
+
+@lru_cache(maxsize=None)
+def _as_nautilus(stream, messages):
+    """The first ``messages`` diffs as one OrderBookDeltas each, from the same
+    int mantissas as barfinex-ints."""
+    nt = _nt_api()
+    iid, ps, qs, from_raw = nt["iid"], nt["p_scale"], nt["q_scale"], nt["Delta"].from_raw
+    buy, sell = nt["OrderSide"].BUY, nt["OrderSide"].SELL
+    update, delete = nt["BookAction"].UPDATE, nt["BookAction"].DELETE
+    out = []
+    for bids, asks, u in _as_ints(stream)[:messages]:
+        levels = [(buy, p, q) for p, q in bids] + [(sell, p, q) for p, q in asks]
+        last = len(levels) - 1
+        out.append(nt["Deltas"](iid, [
+            from_raw(iid, update if q else delete, side, p * ps, PRICE_DEC, q * qs, SIZE_DEC,
+                     0, nt["F_LAST"] if i == last else 0, u, 0, 0)
+            for i, (side, p, q) in enumerate(levels)]))
+    return tuple(out)
+
+
+def run_nautilus(book, messages):
+    apply = book.apply_deltas
+    bid_px, bid_sz = book.best_bid_price, book.best_bid_size
+    ask_px, ask_sz = book.best_ask_price, book.best_ask_size
+    for deltas in messages:
+        apply(deltas)
+        top = (bid_px(), bid_sz(), ask_px(), ask_sz())
+    return top
+
+
 IMPLS = {
     "barfinex-ints": (_fast_book, run_fast),       # same call, int levels: see _as_ints
     "barfinex-fast": (_fast_book, run_fast),
@@ -232,15 +310,26 @@ IMPLS = {
     "order-book": (_ob_book, run_order_book),
     "dict-bisect": (DictBisectBook, run_dict_bisect),
     "sortedcontainers": (_sorted_book, run_sorted),
+    "nautilus": (None, run_nautilus),               # book and input built in the test
 }
 
 
 @pytest.mark.parametrize("impl_name", list(IMPLS))
 @pytest.mark.parametrize("stream", list(STREAMS))
-def test_l2_update_with_bbo(benchmark, stream, impl_name):
+def test_l2_update_with_bbo(benchmark, stream, impl_name, quick):
     snapshot, diffs = STREAMS[stream]()
     build, run = IMPLS[impl_name]
-    work = {"barfinex-arrays": _as_arrays, "barfinex-ints": _as_ints}.get(impl_name, lambda _: diffs)(stream)
+    if impl_name == "nautilus":
+        # Building ~140k delta objects is untimed but not free: CI checks a prefix.
+        diffs = diffs[:QUICK_NT_MESSAGES] if quick else diffs
+        nt, snap, work = _nt_api(), _nt_snapshot(stream), _as_nautilus(stream, len(diffs))
+
+        def build(_snapshot):
+            book = nt["OrderBook"](nt["iid"], nt["BookType"].L2_MBP)
+            book.apply_deltas(snap)
+            return book
+    else:
+        work = {"barfinex-arrays": _as_arrays, "barfinex-ints": _as_ints}.get(impl_name, lambda _: diffs)(stream)
     benchmark.group = f"orderbook {stream}"
     benchmark.extra_info["levels"] = _levels(diffs)
     benchmark.extra_info["messages"] = len(diffs)
@@ -250,8 +339,14 @@ def test_l2_update_with_bbo(benchmark, stream, impl_name):
 
     top = benchmark.pedantic(run, setup=setup, rounds=20, iterations=1, warmup_rounds=1)
     # Every implementation must end on the same touch, or the race is not fair.
-    bid, ask = (top[0], top[2]) if impl_name.startswith("barfinex") else (top[0][0], top[1][0])
     reference = run_fast(_fast_book(snapshot), diffs)
+    if impl_name == "nautilus":
+        nt = _nt_api()
+        assert (top[0].raw, top[1].raw, top[2].raw, top[3].raw) == (
+            reference[0] * nt["p_scale"], reference[1] * nt["q_scale"],
+            reference[2] * nt["p_scale"], reference[3] * nt["q_scale"])
+        return
+    bid, ask = (top[0], top[2]) if impl_name.startswith("barfinex") else (top[0][0], top[1][0])
     scale = 10 ** PRICE_DEC
     assert (round(bid * scale) if isinstance(bid, float) else bid) == reference[0]
     assert (round(ask * scale) if isinstance(ask, float) else ask) == reference[2]
