@@ -92,8 +92,14 @@ def synthetic():
                 "asks": [[fmt_p(mid + 1 + i), fmt_q(rng.randint(1, 5000))] for i in range(SYNTH_LEVELS)]}
     diffs = []
     for u in range(2, SYNTH_MESSAGES + 2):
-        mid += rng.choice((-1, 0, 0, 1))
+        step = rng.choice((-1, 0, 0, 1))
+        mid += step
         sides = ([], [])
+        # The touch moving consumes the level it moves onto, as trades do: the book never crosses.
+        if step > 0:
+            sides[1].append([fmt_p(mid), fmt_q(0)])
+        elif step < 0:
+            sides[0].append([fmt_p(mid), fmt_q(0)])
         for _ in range(rng.randint(5, 40)):
             side = rng.getrandbits(1)
             dist = 1 + min(int(rng.expovariate(0.05)), SYNTH_LEVELS - 1)
