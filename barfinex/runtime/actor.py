@@ -3,7 +3,15 @@
 An actor is one OS process running one asyncio loop on uvloop. It binds a PUB
 socket (its events) and a ROUTER socket (control and requests), connects one
 SUB socket to the actors it subscribes to, and reads sockets straight from the
-loop's epoll via the ZeroMQ file descriptor: no extra thread, no polling.
+loop's epoll via the ZeroMQ file descriptor: no extra thread.
+
+Polling mode (the topology's ``poll``): in ``spin`` mode, after handling
+events the actor keeps polling its SUB socket for a bounded, adaptive window
+(barfinex.runtime.polling) before it sleeps in epoll again. Each poll is one
+turn of the event loop (timers, control and signals are served between
+polls) and yields the CPU, so the ZeroMQ I/O thread and other processes on
+the core go first. ``epoll`` mode always sleeps. bench/RESULTS.md (Bus) has
+the measurements behind the default.
 """
 from __future__ import annotations
 
@@ -20,16 +28,20 @@ import msgspec
 import uvloop
 import zmq
 
+from barfinex import backend
 from barfinex.bus import Publisher, Receiver, RpcServer, sockets
 from barfinex.bus.subscriber import Event
 from barfinex.model import ActorState, ActorStatus, BusGap, Codec, Heartbeat, Message, actor_topic
 from barfinex.model.codec import to_builtins
 
 from .lifecycle import Lifecycle, Trigger
+from .polling import AdaptiveSpin
 from .topology import ActorSpec, Topology
 
 # Frames read per wake-up before yielding to other tasks (timers, control).
 DRAIN_BATCH = 1024
+
+NoWaitSocket = backend.load("zsocket").NoWaitSocket
 
 Handler = Callable[[Event], Any]
 
@@ -57,6 +69,15 @@ class Actor:
         self._last_heartbeat_ns = 0
         self._tasks: set[asyncio.Task] = set()
         self._sub: zmq.Socket | None = None
+        self._sub_io = None             # NoWaitSocket over _sub
+        # Spin mode: the adaptive window, whether a spin phase is under way,
+        # and when the last event was handled (monotonic ns).
+        self.spin = AdaptiveSpin(spec.spin_us * 1000) if spec.poll == "spin" else None
+        self._spinning = False
+        self._active_ns = 0
+        self.spin_hits = 0              # events a spin phase caught (no wake-up)
+        self.spin_misses = 0            # spin phases that ended with nothing
+        self.wakeups = 0                # epoll wake-ups that brought events
         self.loop: asyncio.AbstractEventLoop | None = None
         self.exit_code = 0
 
@@ -151,9 +172,11 @@ class Actor:
             task.cancel()
         self._close_sockets()
         self.lifecycle.fire(Trigger.STOPPED)
-        self.log.info("stopped (in %d, out %d, gaps %d, bad frames %d)", self.receiver.received,
+        self.log.info("stopped (in %d, out %d, gaps %d, bad frames %d; poll %s: %d wake-ups, %d spin hits, "
+                      "%d spin misses)", self.receiver.received,
                       self.publisher.sent if hasattr(self, "publisher") else 0,
-                      self.receiver.seq.gaps, self.receiver.bad_frames)
+                      self.receiver.seq.gaps, self.receiver.bad_frames, self.spec.poll,
+                      self.wakeups, self.spin_hits, self.spin_misses)
         return self.exit_code
 
     def _open_sockets(self) -> None:
@@ -169,7 +192,9 @@ class Actor:
         if self.spec.subscribe:
             eps = self.topology.pub_endpoints(list(self.spec.subscribe))
             self._sub = sockets.sub_socket(eps, [], ctx=ctx)
+            self._sub_io = NoWaitSocket(self._sub)
             self._sub_origin = "SUB " + ",".join(self.spec.subscribe)
+            self._active_ns = time.monotonic_ns()
             self.loop.add_reader(self._sub.getsockopt(zmq.FD), self._drain_sub)
 
     def _close_sockets(self) -> None:
@@ -187,32 +212,68 @@ class Actor:
 
     # -------------------------------------------------------------- dispatching
     def _drain_sub(self) -> None:
-        sock, feed, origin = self._sub, self.receiver.feed, self._sub_origin
+        """The SUB socket's fd is readable: epoll woke us (or a drain was cut short)."""
+        sock = self._sub
         if sock is None or sock.closed:
             return
-        for _ in range(DRAIN_BATCH):
-            try:
-                raw = sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        woke_ns = time.monotonic_ns()
+        n = self._drain()
+        if n == 0:
+            return          # a command for the socket, not an event
+        self.wakeups += 1
+        spin = self.spin
+        if spin is not None and not self._spinning:
+            spin.woke_after(woke_ns - self._active_ns)
+        self._active_ns = time.monotonic_ns()
+        if n == DRAIN_BATCH:
+            # More may be queued: the edge will not fire again, so come back soon.
+            self.loop.call_soon(self._drain_sub)
+        elif spin is not None and not self._spinning and spin.window_ns:
+            self._spinning = True
+            self.loop.call_soon(self._spin_step)
+
+    def _spin_step(self) -> None:
+        """One poll of a spin phase: yield the CPU, take what arrived, and
+        come back next loop turn until the window passes with nothing."""
+        sock = self._sub
+        if sock is None or sock.closed or self._stop.is_set():
+            self._spinning = False
+            return
+        os.sched_yield()
+        if self._drain():
+            self.spin_hits += 1
+            self._active_ns = time.monotonic_ns()
+        elif time.monotonic_ns() - self._active_ns >= self.spin.window_ns:
+            self._spinning = False
+            self.spin_misses += 1
+            return
+        self.loop.call_soon(self._spin_step)
+
+    def _drain(self) -> int:
+        """Handle what is queued on the SUB socket (at most DRAIN_BATCH frames);
+        returns how many frames were read."""
+        recv, feed, origin, handlers = self._sub_io.recv, self.receiver.feed, self._sub_origin, self._handlers
+        n = 0
+        while n < DRAIN_BATCH:
+            raw = recv()
+            if raw is None:
+                break
+            n += 1
             event = feed(raw, origin)
             if event is None:
                 continue
             topic = event.header.topic
-            for prefix, handler in self._handlers:
+            for prefix, handler in handlers:
                 if topic.startswith(prefix):
-                    self._call(handler, event)
-        # More may be queued: the edge will not fire again, so come back soon.
-        self.loop.call_soon(self._drain_sub)
-
-    def _call(self, handler: Handler, event: Event) -> None:
-        try:
-            result = handler(event)
-            if inspect.isawaitable(result):
-                self.spawn(result)
-        except Exception:
-            self.handler_errors += 1
-            self.log.exception("handler for %s failed (event skipped, actor carries on)", event.topic)
+                    try:
+                        result = handler(event)
+                        if result is not None and inspect.isawaitable(result):
+                            self.spawn(result)
+                    except Exception:
+                        self.handler_errors += 1
+                        self.log.exception("handler for %s failed (event skipped, actor carries on)",
+                                           event.topic)
+        return n
 
     def _drain_control(self) -> None:
         sock = self._ctl

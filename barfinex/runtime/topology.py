@@ -5,6 +5,12 @@ actor name is a ConfigError naming the file and line (the CLI exits 2).
 
 Endpoints may use ``{run_dir}``; by default every actor gets
 ``ipc://{run_dir}/<name>.pub`` and ``ipc://{run_dir}/<name>.ctl``.
+
+``poll`` picks how an actor waits for bus events: ``spin`` (the default) keeps
+polling its SUB socket for up to ``spin_us`` after each event before it goes
+back to sleeping in epoll, so an event that follows soon is handled without a
+wake-up; ``epoll`` always sleeps. bench/RESULTS.md (Bus) has the figures
+that chose the default.
 """
 from __future__ import annotations
 
@@ -25,6 +31,13 @@ DEFAULT_TOPOLOGY = "demo"
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _ENDPOINT = re.compile(r"^(ipc://.+|tcp://[^:/]+:\d{1,5}|inproc://.+)$")
 
+POLL_MODES = ("spin", "epoll")
+DEFAULT_POLL = "spin"
+# The longest an actor busy-polls after an event (adaptive below it: see
+# barfinex.runtime.polling). Longer than a bus round trip here (~60-100 us).
+DEFAULT_SPIN_US = 100
+MAX_SPIN_US = 10_000
+
 
 class RestartPolicy(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     backoff_ms: int = 250            # first restart delay; doubles per crash, with jitter
@@ -40,6 +53,8 @@ class _ActorSchema(msgspec.Struct, forbid_unknown_fields=True):
     control: str | None = None
     subscribe: list[str] = []
     host: str = "localhost"
+    poll: str = DEFAULT_POLL
+    spin_us: int | None = None
 
 
 class _SupervisorSchema(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -67,6 +82,8 @@ class ActorSpec:
     subscribe: tuple[str, ...]
     config_path: Path | None
     host: str
+    poll: str = DEFAULT_POLL           # "spin" or "epoll": how the actor waits for bus events
+    spin_us: int = DEFAULT_SPIN_US     # spin mode: longest busy-poll after an event
 
 
 @dataclass(frozen=True)
@@ -173,11 +190,19 @@ def load_topology(name_or_path: str | None = None, *, check_classes: bool = True
             cfg = (path.parent / a.config).resolve()
             if not cfg.is_file():
                 raise doc.error(where + ("config",), f"config file {a.config!r} not found (looked at {cfg})")
+        if a.poll not in POLL_MODES:
+            raise doc.error(where + ("poll",), f"poll {a.poll!r}: choose one of {', '.join(POLL_MODES)}")
+        if a.spin_us is not None:
+            if a.poll != "spin":
+                raise doc.error(where + ("spin_us",), "spin_us applies only to poll: spin")
+            if not 1 <= a.spin_us <= MAX_SPIN_US:
+                raise doc.error(where + ("spin_us",), f"spin_us must be between 1 and {MAX_SPIN_US}")
         actors[name] = ActorSpec(
             name=name, cls=a.cls,
             pub=endpoint(a.pub, f"ipc://{{run_dir}}/{name}.pub", where + ("pub",)),
             control=endpoint(a.control, f"ipc://{{run_dir}}/{name}.ctl", where + ("control",)),
-            subscribe=tuple(a.subscribe), config_path=cfg, host=a.host)
+            subscribe=tuple(a.subscribe), config_path=cfg, host=a.host,
+            poll=a.poll, spin_us=DEFAULT_SPIN_US if a.spin_us is None else a.spin_us)
     for name, spec in actors.items():
         for i, other in enumerate(spec.subscribe):
             if other not in actors:

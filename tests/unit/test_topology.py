@@ -41,6 +41,14 @@ def test_good_topology_gets_default_ipc_endpoints(tmp_path):
     assert topo.pub_endpoints(["provider"]) == ["ipc:///tmp/bfx-unit/provider.pub"]
 
 
+def test_poll_mode_defaults_to_spin_and_is_per_actor(tmp_path):
+    topo = load_topology(str(write(tmp_path, GOOD + "    poll: epoll\n")))
+    assert (topo.actors["provider"].poll, topo.actors["provider"].spin_us) == ("spin", 100)
+    assert topo.actors["detector"].poll == "epoll"
+    topo = load_topology(str(write(tmp_path, GOOD + "    spin_us: 250\n")))
+    assert (topo.actors["detector"].poll, topo.actors["detector"].spin_us) == ("spin", 250)
+
+
 def test_shipped_demo_loads():
     topo = load_topology(None)
     assert topo.name == "demo"
@@ -60,6 +68,9 @@ def test_shipped_demo_loads():
     (GOOD + "    pub: http://x\n", 8, "not ipc://"),
     (GOOD + "  provider:\n    class: actors.provider:Provider\n", 8, "duplicate key 'provider'"),
     ("name: t\nactors: [\n", 3, "YAML syntax error"),
+    (GOOD + "    poll: busy\n", 8, "poll 'busy': choose one of spin, epoll"),
+    (GOOD + "    poll: epoll\n    spin_us: 50\n", 9, "spin_us applies only to poll: spin"),
+    (GOOD + "    spin_us: 0\n", 8, "spin_us must be between 1 and 10000"),
 ])
 def test_errors_name_file_and_line(tmp_path, text, line, fragment):
     err = error_of(write(tmp_path, text))

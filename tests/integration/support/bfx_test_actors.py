@@ -22,6 +22,10 @@ class Echo(Actor):
                                                "beats": self.beats,
                                                "gaps": self.receiver.seq.gaps,
                                                "missing": self.receiver.seq.missing})
+        self.rpc.register("poll", lambda _p: {"mode": self.spec.poll, "spinning": self._spinning,
+                                               "window_ns": self.spin.window_ns if self.spin else 0,
+                                               "wakeups": self.wakeups, "spin_hits": self.spin_hits,
+                                               "spin_misses": self.spin_misses})
 
     def _beat(self, _event) -> None:
         self.beats += 1
