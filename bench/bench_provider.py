@@ -53,8 +53,11 @@ def _free_port() -> int:
 
 
 def _pin(cpu: int):
+    """Pin the calling process to ``cpu``. Unconditional: a child inherits its
+    parent's mask, so a check on the current mask would leave the Provider on
+    the driver's core. BFX_BENCH_PIN=0 turns pinning off."""
     def pin() -> None:
-        if os.environ.get("BFX_BENCH_PIN", "1") == "1" and len(os.sched_getaffinity(0)) > 1 and cpu < os.cpu_count():
+        if os.environ.get("BFX_BENCH_PIN", "1") == "1" and cpu < (os.cpu_count() or 1):
             os.sched_setaffinity(0, {cpu})
     return pin
 
