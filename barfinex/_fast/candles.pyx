@@ -125,6 +125,22 @@ cdef inline void _fold(Bar* into, const Bar* part) noexcept nogil:
     into.taker_buy_quote_volume += part.taker_buy_quote_volume
 
 
+cdef inline void _fold_trade(Bar* b, int64_t price, int64_t qty, bint is_buyer_maker) noexcept nogil:
+    # one trade into the open base bar of its period (the streaming hot path)
+    cdef int64_t quote = price * qty
+    if price > b.high:
+        b.high = price
+    elif price < b.low:
+        b.low = price
+    b.close = price
+    b.volume += qty
+    b.quote_volume += quote
+    b.count += 1
+    if not is_buyer_maker:
+        b.taker_buy_volume += qty
+        b.taker_buy_quote_volume += quote
+
+
 cdef class CandleAggregator:
     """Fold one symbol's trades into bars of several timeframes at once.
 
@@ -310,20 +326,10 @@ cdef class CandleAggregator:
         if ts_ns < self.min_ts:
             self.rejected_[REJECT_OUT_OF_ORDER_C] += 1
             return 1
-        quote = price * qty
         if self.is_open[0] and ts_ns < b.open_ns + self.length_ns[0]:
-            if price > b.high:
-                b.high = price
-            elif price < b.low:
-                b.low = price
-            b.close = price
-            b.volume += qty
-            b.quote_volume += quote
-            b.count += 1
-            if not is_buyer_maker:
-                b.taker_buy_volume += qty
-                b.taker_buy_quote_volume += quote
+            _fold_trade(b, price, qty, is_buyer_maker)
         else:
+            quote = price * qty
             self.advance_c(ts_ns)
             b.timeframe_s = <int32_t>(self.length_ns[0] // 1_000_000_000)
             b.closed = 0
@@ -420,7 +426,7 @@ cdef class CandleAggregator:
         # a period change goes through update_c.
         cdef Py_ssize_t k
         cdef Bar* b = &self.acc[0]
-        cdef int64_t t, p, q, quote, end = b.open_ns + self.length_ns[0] if self.is_open[0] else 0
+        cdef int64_t t, p, q, end = b.open_ns + self.length_ns[0] if self.is_open[0] else 0
         cdef bint inside
         for k in range(n):
             t = ts[k]
@@ -433,18 +439,7 @@ cdef class CandleAggregator:
                 self.rejected_[REJECT_QTY_C] += 1
                 continue
             if self.is_open[0] and self.min_ts <= t < end:
-                quote = p * q
-                if p > b.high:
-                    b.high = p
-                elif p < b.low:
-                    b.low = p
-                b.close = p
-                b.volume += q
-                b.quote_volume += quote
-                b.count += 1
-                if not mk[k]:
-                    b.taker_buy_volume += q
-                    b.taker_buy_quote_volume += quote
+                _fold_trade(b, p, q, mk[k])
                 self.accepted += 1
             else:
                 self.update_c(t, p, q, mk[k])

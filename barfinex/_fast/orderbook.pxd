@@ -70,6 +70,10 @@ cdef class OrderBook:
     cdef int _check_level(self, int64_t price, int64_t size, str what, Py_ssize_t i) except -1
     cdef void reset_window_c(self, Py_ssize_t n_bids) noexcept
     cdef void _commit(self, Py_ssize_t nb, int64_t update_id) noexcept
+    cdef Py_ssize_t _stage_levels(self, object bids, object asks) except -1
+    cdef Py_ssize_t _stage_arrays(self, const int64_t[:] bid_prices, const int64_t[:] bid_sizes,
+                                  const int64_t[:] ask_prices, const int64_t[:] ask_sizes) except -1
+    cdef Py_ssize_t _apply_staged(self, Py_ssize_t nb, int64_t update_id, bint snapshot) noexcept
     cdef _Ladder _side(self, int side)
     cdef list _levels(self, int side, vector[int64_t]& keys, vector[int64_t]& sizes)
     # Unchecked door: prices must be positive multiples of tick_size, sizes

@@ -474,6 +474,32 @@ cdef class OrderBook:
         cdef Py_ssize_t n = self.scratch_price.size()
         self.apply_diff_c(p, s, nb, p + nb, s + nb, n - nb, update_id)
 
+    cdef Py_ssize_t _stage_levels(self, object bids, object asks) except -1:
+        # Parse and check a whole message into the scratch vectors, bids first;
+        # the book is untouched until _apply_staged. Returns the bid count.
+        self.scratch_price.clear()
+        self.scratch_size.clear()
+        self.parse_levels_c(bids, BID_C, "bids")
+        cdef Py_ssize_t nb = self.scratch_price.size()
+        self.parse_levels_c(asks, ASK_C, "asks")
+        return nb
+
+    cdef Py_ssize_t _stage_arrays(self, const int64_t[:] bid_prices, const int64_t[:] bid_sizes,
+                                  const int64_t[:] ask_prices, const int64_t[:] ask_sizes) except -1:
+        self.scratch_price.clear()
+        self.scratch_size.clear()
+        self.check_arrays_c(bid_prices, bid_sizes, BID_C, "bids")
+        cdef Py_ssize_t nb = self.scratch_price.size()
+        self.check_arrays_c(ask_prices, ask_sizes, ASK_C, "asks")
+        return nb
+
+    cdef Py_ssize_t _apply_staged(self, Py_ssize_t nb, int64_t update_id, bint snapshot) noexcept:
+        if snapshot:
+            self.reset_window_c(nb)
+            self.crossed = False
+        self._commit(nb, update_id)
+        return self.scratch_price.size()
+
     # -- checked doors --
 
     cpdef Py_ssize_t apply_snapshot(self, object bids, object asks, int64_t last_update_id) except -1:
@@ -481,16 +507,7 @@ cdef class OrderBook:
         ``[price_str, size_str]`` (Binance's text) or of ``(price, size)`` int
         mantissas. Returns the number of levels read. Raises BookError (book
         unchanged) on any malformed level."""
-        cdef Py_ssize_t nb
-        self.scratch_price.clear()
-        self.scratch_size.clear()
-        self.parse_levels_c(bids, BID_C, "bids")
-        nb = self.scratch_price.size()
-        self.parse_levels_c(asks, ASK_C, "asks")
-        self.reset_window_c(nb)
-        self.crossed = False
-        self._commit(nb, last_update_id)
-        return self.scratch_price.size()
+        return self._apply_staged(self._stage_levels(bids, asks), last_update_id, True)
 
     cpdef Py_ssize_t apply_diff(self, object bids, object asks, int64_t update_id) except -1:
         """Apply one whole depth-diff message: every bid and ask level of it, in
@@ -498,42 +515,21 @@ cdef class OrderBook:
         int mantissas, as ``fixedpoint.parse_levels`` returns them (no second
         parse); size 0 deletes the level. Returns the number of levels
         applied. Raises BookError (book unchanged) on any malformed level."""
-        cdef Py_ssize_t nb
-        self.scratch_price.clear()
-        self.scratch_size.clear()
-        self.parse_levels_c(bids, BID_C, "bids")
-        nb = self.scratch_price.size()
-        self.parse_levels_c(asks, ASK_C, "asks")
-        self._commit(nb, update_id)
-        return self.scratch_price.size()
+        return self._apply_staged(self._stage_levels(bids, asks), update_id, False)
 
     cpdef Py_ssize_t apply_snapshot_arrays(self, const int64_t[:] bid_prices, const int64_t[:] bid_sizes,
                                            const int64_t[:] ask_prices, const int64_t[:] ask_sizes,
                                            int64_t last_update_id) except -1:
         """``apply_snapshot`` from int64 arrays of mantissas (numpy or array('q'))."""
-        cdef Py_ssize_t nb
-        self.scratch_price.clear()
-        self.scratch_size.clear()
-        self.check_arrays_c(bid_prices, bid_sizes, BID_C, "bids")
-        nb = self.scratch_price.size()
-        self.check_arrays_c(ask_prices, ask_sizes, ASK_C, "asks")
-        self.reset_window_c(nb)
-        self.crossed = False
-        self._commit(nb, last_update_id)
-        return self.scratch_price.size()
+        return self._apply_staged(self._stage_arrays(bid_prices, bid_sizes, ask_prices, ask_sizes),
+                                  last_update_id, True)
 
     cpdef Py_ssize_t apply_diff_arrays(self, const int64_t[:] bid_prices, const int64_t[:] bid_sizes,
                                        const int64_t[:] ask_prices, const int64_t[:] ask_sizes,
                                        int64_t update_id) except -1:
         """``apply_diff`` from int64 arrays of mantissas (numpy or array('q'))."""
-        cdef Py_ssize_t nb
-        self.scratch_price.clear()
-        self.scratch_size.clear()
-        self.check_arrays_c(bid_prices, bid_sizes, BID_C, "bids")
-        nb = self.scratch_price.size()
-        self.check_arrays_c(ask_prices, ask_sizes, ASK_C, "asks")
-        self._commit(nb, update_id)
-        return self.scratch_price.size()
+        return self._apply_staged(self._stage_arrays(bid_prices, bid_sizes, ask_prices, ask_sizes),
+                                  update_id, False)
 
     cpdef void clear(self):
         """Drop every level and reset the update id and the crossed flag."""
