@@ -187,12 +187,11 @@ class Detector(Actor):
                       ", ".join(plan.symbols), ", ".join(tf.label for tf in plan.timeframes), version)
 
     def _ensure_flow(self, key: tuple, plan: Plan) -> None:
-        windows = sorted(set(plan.flow_windows) | set(self.flows[key].windows if key in self.flows else ()))
         current = self.flows.get(key)
+        windows = sorted(set(plan.flow_windows) | set(current.windows if current else ()))
         if current is None or current.windows != windows:
             flow = plan.spec.inputs.flow
-            self.flows[key] = FlowWindows(windows, flow.large_notional if flow else 0.0,
-                                          0.1 if flow is None else _bucket_s(flow.bucket))
+            self.flows[key] = FlowWindows(windows, flow.large_notional if flow else 0.0, plan.flow_bucket_s)
             self.flows[key].tick = self.ticks.get(key)
 
     async def _load_instruments(self) -> None:
@@ -416,7 +415,3 @@ def _feed(runtime: StrategyRuntime, c: Candle, evaluate: bool = True) -> list:
 def _market_name(market) -> str:
     return MarketType(market).label
 
-
-def _bucket_s(text: str) -> float:
-    from barfinex.rules.lang import duration_seconds
-    return duration_seconds(text)

@@ -128,6 +128,7 @@ class Plan:
     live: list[LiveInput]
     book_depth: int
     flow_windows: list[float]
+    flow_bucket_s: float                  # time resolution of the flow windows
     atr_reg: int | None
     cooldown_bars: int
     cooldown_s: float
@@ -564,14 +565,12 @@ def _indicator_signature(spec) -> str:
 
 
 def _assemble(pairs: list) -> tuple[list[int], list[float]]:
-    code, consts = [], []
+    code, index = [], {}
     for op, arg in pairs:
-        if op == "CONST":
-            if arg not in consts or (isinstance(arg, float) and math.isnan(arg)):
-                consts.append(arg)
-            arg = consts.index(arg)
+        if op == "CONST":          # constants come from the text: never NaN, so a dict dedups them
+            arg = index.setdefault(arg, len(index))
         code += [OPCODES[op], int(arg)]
-    return code, consts
+    return code, list(index)
 
 
 def _stack_depth(code: list[int]) -> int:
@@ -689,7 +688,7 @@ def compile_document(doc: Document) -> Plan:
     clocks = {driving: c.clocks[driving]}
     clocks.update((k, v) for k, v in sorted(c.clocks.items()) if k != driving)
     return Plan(spec.strategy, str(doc.path), spec, c.registers, clocks, driving, rules,
-                list(c.live.values()), book_depth, sorted(flow_windows), atr_reg, cooldown_bars, cooldown_s,
+                list(c.live.values()), book_depth, sorted(flow_windows), bucket_s, atr_reg, cooldown_bars, cooldown_s,
                 thresholds)
 
 

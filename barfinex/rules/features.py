@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BAR_FIELDS = ("open", "high", "low", "close", "volume", "quote_volume", "trades", "taker_buy_volume", "vwap")
+from barfinex.indicator_catalog import BAR_FIELDS  # noqa: F401  (one list: indicators and rules share it)
+
 BAR_FIELD_DOCS = {
     "open": "first trade price of the bar", "high": "highest trade price", "low": "lowest trade price",
     "close": "last trade price", "volume": "base volume", "quote_volume": "quote volume (price x qty)",
